@@ -1,0 +1,69 @@
+"""Who may do what: every endpoint's allowed roles, and object-level predicates.
+
+This is the one place where permissions are decided. The web layer looks up each
+request's endpoint here before the view runs; an endpoint missing from RULES is
+refused (and a test walking app.url_map fails), so no route can be added without
+stating who may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from auditapp.models import Role, User
+
+ADMIN = Role.ADMIN
+MANAGER = Role.MANAGER
+EMPLOYEE = Role.EMPLOYEE
+AUDITOR = Role.AUDITOR
+ALL_ROLES = frozenset(Role)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may use an endpoint: anyone (public) or signed-in people holding one of roles."""
+
+    public: bool = False
+    roles: frozenset[Role] = frozenset()
+
+
+PUBLIC = Rule(public=True)
+
+
+def roles(*allowed: Role) -> Rule:
+    """A rule allowing signed-in people who hold any of the given roles."""
+    return Rule(roles=frozenset(allowed))
+
+
+SIGNED_IN = roles(*ALL_ROLES)
+
+RULES: dict[str, Rule] = {
+    "static": PUBLIC,
+    "main.healthz": PUBLIC,
+    "main.set_language": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.logout": SIGNED_IN,
+    "auth.change_password": SIGNED_IN,
+    "main.index": SIGNED_IN,
+    "admin.users_list": roles(ADMIN),
+    "admin.user_new": roles(ADMIN),
+    "admin.user_edit": roles(ADMIN),
+    "admin.user_deactivate": roles(ADMIN),
+    "admin.user_reactivate": roles(ADMIN),
+    "admin.user_reset_password": roles(ADMIN),
+    "admin.departments_list": roles(ADMIN),
+    "admin.department_edit": roles(ADMIN),
+    "audit.events": roles(ADMIN, AUDITOR),
+}
+
+
+def rule_for(endpoint: str | None) -> Rule | None:
+    """The rule declared for an endpoint, or None when it has none (refused)."""
+    return RULES.get(endpoint or "")
+
+
+def allowed(user: User | None, rule: Rule) -> bool:
+    """True when the (possibly anonymous) user may use an endpoint with this rule."""
+    if rule.public:
+        return True
+    return user is not None and user.has_role(*rule.roles)

@@ -1,0 +1,291 @@
+"""The `auditapp` command: Flask's commands plus one group per noun, thin over services."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import sys
+import unicodedata
+from pathlib import Path
+
+import click
+from flask.cli import FlaskGroup
+from flask_migrate import upgrade
+
+from auditapp import create_app
+from auditapp.errors import DomainError
+from auditapp.extensions import db
+from auditapp.services import audit, dashboard, demo, user_import, users
+from auditapp.services.csvfile import csv_safe
+
+
+def _actor() -> str:
+    """How the command line is named in the audit trail."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return f"cli:{who}"
+
+
+def _start() -> None:
+    """Tag the session's audit entries as coming from the command line."""
+    db.session.info[audit.META_KEY] = {"client_addr": "cli", "request_id": None}
+
+
+def _fail(message: str, code: int = 1):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=True)
+def cli():
+    """auditapp: APPI safeguards (安全管理措置) control catalog, checks, evidence and audit."""
+
+
+@cli.command("init")
+@click.option("--admin-email", default="admin@example.com", show_default=True)
+@click.option("--admin-name", default="システム管理者", show_default=True)
+def init_command(admin_email: str, admin_name: str):
+    """Create or upgrade the schema and create the first admin (password printed once)."""
+    _start()
+    before = dashboard.migration_revision(db.session)
+    db.session.rollback()
+    upgrade()
+    after = dashboard.migration_revision(db.session)
+    changed = before != after
+    click.echo(
+        f"schema: upgraded {before} -> {after}" if changed else f"schema: current at {after}"
+    )
+    admin = users.any_admin(db.session)
+    if admin is None:
+        try:
+            admin, password = users.create(
+                db.session,
+                _actor(),
+                {
+                    "employee_id": "ADMIN-1",
+                    "name": admin_name,
+                    "email": admin_email,
+                    "roles": ["admin"],
+                },
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            _fail(str(exc))
+        db.session.commit()
+        click.echo("first administrator created — this password is shown only once:")
+        click.echo(f"  admin login: {admin.email}")
+        click.echo(f"  password:    {password}")
+        click.echo("  (you will be asked to choose your own password at first sign-in)")
+        changed = True
+    else:
+        click.echo(
+            f"admin login: {admin.email} (reset with: auditapp users reset-password {admin.email})"
+        )
+    if not changed:
+        click.echo("nothing changed")
+
+
+@cli.command("demo")
+@click.option("--people", default=30, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--if-empty", is_flag=True, help="Do nothing when the organization has data.")
+def demo_command(people: int, if_empty: bool):
+    """Create a demo organization (departments and people across all roles)."""
+    _start()
+    if demo.has_data(db.session):
+        if if_empty:
+            click.echo("demo: the organization already has data; nothing changed")
+            return
+        _fail("the organization already has departments; the demo needs an empty one")
+    result = demo.create(db.session, _actor(), people=people)
+    db.session.commit()
+    click.echo(f"demo: {result.departments} departments, {result.people} people created")
+    click.echo(f"  demo people sign in with their email and the password: {result.password}")
+    click.echo("  (list them with: auditapp users list)")
+
+
+# users -----------------------------------------------------------------------
+
+
+@cli.group("users")
+def users_group():
+    """People: add, list, roles, deactivate, import from CSV, reset passwords."""
+
+
+@users_group.command("add")
+@click.option("--employee-id", required=True)
+@click.option("--name", required=True)
+@click.option("--email", required=True)
+@click.option("--department", default="", help="Department code or name.")
+@click.option("--roles", required=True, help="e.g. 'manager;employee'")
+@click.option("--hired-on", default="", help="YYYY-MM-DD")
+def users_add(employee_id, name, email, department, roles, hired_on):
+    """Add a person; their first password is printed once."""
+    _start()
+    try:
+        user, password = users.create(
+            db.session,
+            _actor(),
+            {
+                "employee_id": employee_id,
+                "name": name,
+                "email": email,
+                "department": department,
+                "roles": roles,
+                "hired_on": hired_on,
+            },
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"created {user.email} (id {user.id}); one-time password: {password}")
+
+
+@users_group.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
+@click.option("--all", "include_all", is_flag=True, help="Include deactivated people.")
+def users_list(fmt, include_all):
+    """List people (employee id, name, email, department, roles, active)."""
+    rows, _total = users.search(
+        db.session, active=None if include_all else True, page=1, page_size=1_000_000
+    )
+    header = ["employee_id", "name", "email", "department", "roles", "active"]
+    data = [
+        [
+            u.employee_id,
+            u.name,
+            u.email,
+            u.department.code if u.department else "",
+            ";".join(sorted(r.value for r in u.roles)),
+            "yes" if u.active else "no",
+        ]
+        for u in rows
+    ]
+    print_table(header, data, fmt)
+
+
+def _display_width(value: str) -> int:
+    """Columns a string takes in a terminal (wide Japanese characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in value)
+
+
+def print_table(header: list[str], rows: list[list[str]], fmt: str) -> None:
+    """Print rows as an aligned table or as CSV (cells starting = + - @ are quoted safe)."""
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows([[csv_safe(v) for v in row] for row in rows])
+        return
+    widths = [
+        max([_display_width(h)] + [_display_width(r[i]) for r in rows])
+        for i, h in enumerate(header)
+    ]
+    for row in [header, *rows]:
+        cells = [v + " " * (w - _display_width(v)) for v, w in zip(row, widths, strict=True)]
+        click.echo("  ".join(cells).rstrip())
+
+
+def _user(email: str):
+    try:
+        return users.by_email(db.session, email)
+    except DomainError as exc:
+        _fail(str(exc))
+
+
+@users_group.command("set-roles")
+@click.argument("email")
+@click.argument("roles")
+def users_set_roles(email, roles):
+    """Replace a person's roles, e.g. `auditapp users set-roles a@b.jp 'manager;employee'`."""
+    _start()
+    user = _user(email)
+    try:
+        users.set_roles(db.session, _actor(), user, roles)
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"{user.email}: roles now {';'.join(sorted(r.value for r in user.roles))}")
+
+
+@users_group.command("deactivate")
+@click.argument("email")
+def users_deactivate(email):
+    """Deactivate a person: no more sign-ins; their sessions end."""
+    _start()
+    user = _user(email)
+    try:
+        users.deactivate(db.session, _actor(), user)
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"{user.email}: deactivated")
+
+
+@users_group.command("reset-password")
+@click.argument("email")
+def users_reset_password(email):
+    """Give a person a new one-time password (printed once)."""
+    from auditapp.services import auth
+
+    _start()
+    user = _user(email)
+    password = auth.reset_password(db.session, _actor(), user)
+    db.session.commit()
+    click.echo(f"{user.email}: one-time password {password} (must be changed at next sign-in)")
+
+
+@users_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--encoding", type=click.Choice(["utf-8", "cp932"]), default="utf-8", show_default=True
+)
+@click.option("--skip-invalid", is_flag=True, help="Import the good rows and report the others.")
+def users_import(file: Path, encoding: str, skip_invalid: bool):
+    """Import people from CSV (employee_id,name,email,department,roles,hired_on)."""
+    _start()
+    with file.open("rb") as stream:
+        result = user_import.import_users(
+            db.session, _actor(), stream, encoding=encoding, skip_invalid=skip_invalid
+        )
+    for error in result.errors:
+        click.echo(str(error), err=True)
+    if not result.written:
+        db.session.rollback()
+        click.echo(f"{len(result.errors)} problem(s); nothing was imported", err=True)
+        sys.exit(1)
+    db.session.commit()
+    click.echo(
+        f"imported: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged"
+        + (f", {len(result.errors)} row problem(s) skipped" if result.errors else "")
+    )
+
+
+# audit -----------------------------------------------------------------------
+
+
+@cli.group("audit")
+def audit_group():
+    """The hash-chained audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify():
+    """Recompute the chain; exit 1 naming the first broken entry."""
+    report = audit.verify(db.session)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.count} entries, head {report.head}")
+        return
+    _fail(
+        f"audit chain broken at entry {report.broken_id}: {report.problem} "
+        f"({report.count} entries verified before it)"
+    )
+
+
+def main() -> None:
+    """Entry point of the `auditapp` console script."""
+    cli()

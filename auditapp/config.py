@@ -1,0 +1,95 @@
+"""Configuration: defaults, then instance/config.py, then AUDITAPP_* variables, then test_config."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "AUDITAPP_"
+
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,  # None: SQLite file auditapp.db in the instance folder
+    "TIMEZONE": "Asia/Tokyo",
+    "FISCAL_YEAR_START_MONTH": 4,
+    "DEFAULT_LANGUAGE": "ja",
+    "LANGUAGES": ["ja", "en"],
+    # Sessions: idle timeout (refreshed on each request) and absolute lifetime.
+    "SESSION_IDLE_MINUTES": 30,
+    "SESSION_ABSOLUTE_HOURS": 12,
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    # Login throttling (SECURITY.md item 3).
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
+    "LOGIN_MAX_FAILURES_PER_CLIENT": 20,
+    "LOGIN_FAILURE_WINDOW_MINUTES": 15,
+    "PASSWORD_MIN_LENGTH": 12,
+    "PASSWORD_MAX_LENGTH": 128,
+    "MAX_CONTENT_LENGTH": 100 * 1024 * 1024,
+    "MAX_FORM_PARTS": 200,
+    "PAGE_SIZE": 50,
+    "SQLITE_BUSY_TIMEOUT_MS": 15000,
+}
+
+# Keys whose environment value is parsed as JSON (numbers, booleans, lists).
+_TYPED = {k for k, v in DEFAULTS.items() if isinstance(v, bool | int | list)}
+
+
+def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+    """Read AUDITAPP_* variables; typed keys are parsed so '4' becomes 4 and 'true' True."""
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "INSTANCE_PATH":
+            continue
+        key = name[len(ENV_PREFIX) :]
+        if key in _TYPED:
+            try:
+                values[key] = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise RuntimeError(f"{name}: expected a JSON value, got {raw!r}") from exc
+        else:
+            values[key] = raw
+    return values
+
+
+def instance_path_from_env() -> str | None:
+    """The instance folder chosen by AUDITAPP_INSTANCE_PATH, if any."""
+    value = os.environ.get(ENV_PREFIX + "INSTANCE_PATH")
+    return str(Path(value).resolve()) if value else None
+
+
+def load(app, test_config: dict[str, Any] | None) -> None:
+    """Fill app.config in the documented order and derive the dependent settings."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(_from_env(dict(os.environ)))
+    if test_config:
+        app.config.update(test_config)
+    cfg = app.config
+    instance = Path(app.instance_path)
+    if not cfg["DATABASE_URL"]:
+        cfg["DATABASE_URL"] = f"sqlite:///{instance / 'auditapp.db'}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=int(cfg["SESSION_IDLE_MINUTES"]))
+    cfg.setdefault("EVIDENCE_PATH", str(instance / "evidence"))
+    cfg["BABEL_DEFAULT_LOCALE"] = "en"  # outside a request (CLI) messages are English
+    cfg["BABEL_DEFAULT_TIMEZONE"] = "UTC"
+    cfg["WTF_CSRF_TIME_LIMIT"] = None  # the session lifetime bounds the token
+    month = int(cfg["FISCAL_YEAR_START_MONTH"])
+    if not 1 <= month <= 12:
+        raise RuntimeError(f"FISCAL_YEAR_START_MONTH must be 1..12, got {month}")
+    if cfg["DEFAULT_LANGUAGE"] not in cfg["LANGUAGES"]:
+        raise RuntimeError(f"DEFAULT_LANGUAGE must be one of {cfg['LANGUAGES']}")
+    if not cfg["SECRET_KEY"]:
+        if cfg.get("TESTING"):
+            cfg["SECRET_KEY"] = "testing-secret-key"  # noqa: S105 (tests only)
+        else:
+            raise RuntimeError(
+                "SECRET_KEY is not set. Put SECRET_KEY = '<long random string>' in "
+                f"{instance / 'config.py'} or set AUDITAPP_SECRET_KEY (`make run` creates one)."
+            )

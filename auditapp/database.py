@@ -1,0 +1,60 @@
+"""Engine set-up: SQLite tuned for concurrent use, PostgreSQL as is; write intent.
+
+SQLite (SECURITY.md item 17): WAL, synchronous=NORMAL, busy_timeout, foreign keys,
+and BEGIN IMMEDIATE for writing transactions. A deferred transaction that reads
+first and then writes fails at once with "database is locked" when another writer
+committed in between (busy_timeout does not help there), so every transaction that
+may write starts IMMEDIATE. Read-only requests (GET/HEAD) start deferred so readers
+never wait for writers; the web layer says which by setting the write intent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+from sqlalchemy import Engine, event
+
+_write_intent: ContextVar[bool] = ContextVar("auditapp_write_intent", default=True)
+
+
+def set_write_intent(writes: bool) -> None:
+    """Declare whether transactions begun from now on in this context may write."""
+    _write_intent.set(writes)
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Within the block, new transactions begin IMMEDIATE (they intend to write)."""
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
+    """Attach the SQLite pragmas and transaction handling; PostgreSQL needs nothing."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+def is_postgres(engine: Engine) -> bool:
+    """True when the engine talks to PostgreSQL."""
+    return engine.dialect.name == "postgresql"

@@ -1,0 +1,57 @@
+"""Browsing the audit trail (admins and auditors)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, render_template, request
+
+from auditapp.errors import InvalidInput
+from auditapp.extensions import db
+from auditapp.services import audit, inputs
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+def _day_start(value: str, field: str, *, next_day: bool = False) -> datetime | None:
+    """A typed date as the start of that day (or the next) in the configured zone."""
+    day = inputs.parse_date(value, field)
+    if day is None:
+        return None
+    if next_day:
+        day += timedelta(days=1)
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+
+
+@bp.get("/events")
+def events():
+    """The audit log, newest first, filtered by period, actor, object and action, paged."""
+    args = request.args
+    errors: dict = {}
+    flt = audit.EventFilter(
+        actor=args.get("actor", "")[:100] or None,
+        object_type=args.get("object_type", "")[:40] or None,
+        object_id=args.get("object_id", "")[:80] or None,
+        action=args.get("action", "")[:60] or None,
+    )
+    for attr, field, nxt in (("since", "from", False), ("until", "to", True)):
+        try:
+            setattr(flt, attr, _day_start(args.get(field, ""), field, next_day=nxt))
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+    page = inputs.page_number(args.get("page"))
+    size = current_app.config["PAGE_SIZE"]
+    rows, total = audit.search(db.session, flt, page, size) if not errors else ([], 0)
+    types, actions = audit.distinct_values(db.session)
+    return render_template(
+        "audit/events.html",
+        rows=rows,
+        total=total,
+        page=page,
+        page_size=size,
+        errors=errors,
+        args=args,
+        types=types,
+        actions=actions,
+    ), (400 if errors else 200)

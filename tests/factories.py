@@ -1,0 +1,37 @@
+"""Factories that create domain objects directly through the services."""
+
+from __future__ import annotations
+
+import itertools
+
+from auditapp.models import Department
+from auditapp.services import auth, departments, users
+
+PASSWORD = "correct-horse-battery-staple"
+_HASH = auth.hash_password(PASSWORD)  # hashing is slow on purpose; do it once
+_seq = itertools.count(1)
+
+
+def make_department(session, code: str | None = None, name: str | None = None) -> Department:
+    """A department (code and name made up when not given)."""
+    n = next(_seq)
+    return departments.create(
+        session,
+        "test",
+        {"code": code or f"D{n}", "name": name or f"部署{n}", "name_en": f"Dept {n}"},
+    )
+
+
+def make_user(session, *, roles=("employee",), email: str | None = None, department=None, **fields):
+    """A person with the shared test password who need not change it."""
+    n = next(_seq)
+    data = {
+        "employee_id": fields.pop("employee_id", f"T{n:05d}"),
+        "name": fields.pop("name", f"テスト 太郎{n}"),
+        "email": email or f"user{n}@example.jp",
+        "roles": list(roles),
+        "department": department.code if department is not None else "",
+        **fields,
+    }
+    user, _ = users.create(session, "test", data, password_hash=_HASH)
+    return user
