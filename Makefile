@@ -35,3 +35,12 @@ format: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Re-extract the UI strings (babel.cfg) into messages.pot, merge them into each language's
+# messages.po, and compile the .mo files (committed). Translate new entries, then run it again.
+.PHONY: translations
+translations: $(BIN)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-by-file \
+		--project=auditapp -o auditapp/translations/messages.pot .
+	$(BIN)/pybabel update -i auditapp/translations/messages.pot -d auditapp/translations
+	$(BIN)/pybabel compile -d auditapp/translations --statistics

@@ -54,6 +54,10 @@ RULES: dict[str, Rule] = {
     "admin.departments_list": roles(ADMIN),
     "admin.department_edit": roles(ADMIN),
     "audit.events": roles(ADMIN, AUDITOR),
+    "catalog.index": SIGNED_IN,
+    "catalog.control": SIGNED_IN,
+    "catalog.control_settings": roles(ADMIN),
+    "catalog.set_profile": roles(ADMIN),
 }
 
 
@@ -67,3 +71,8 @@ def allowed(user: User | None, rule: Rule) -> bool:
     if rule.public:
         return True
     return user is not None and user.has_role(*rule.roles)
+
+
+def allowed_roles(rule: Rule, role: str) -> bool:
+    """True when a person holding just this role may use an endpoint with this rule."""
+    return rule.public or Role(role) in rule.roles

@@ -9,13 +9,14 @@ import unicodedata
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from auditapp import create_app
 from auditapp.errors import DomainError
 from auditapp.extensions import db
-from auditapp.services import audit, dashboard, demo, user_import, users
+from auditapp.services import audit, catalog, catalog_files, dashboard, demo, user_import, users
 from auditapp.services.csvfile import csv_safe
 
 
@@ -57,6 +58,15 @@ def init_command(admin_email: str, admin_name: str):
     click.echo(
         f"schema: upgraded {before} -> {after}" if changed else f"schema: current at {after}"
     )
+    try:
+        synced = catalog.sync(db.session, _actor(), current_app.config["CATALOG_PATH"])
+    except catalog.CatalogInvalid as exc:
+        db.session.rollback()
+        _print_catalog_errors(exc.catalog)
+        _fail("the catalog is invalid; fix the files above and run `auditapp init` again")
+    db.session.commit()
+    click.echo(f"catalog: {_sync_summary(synced)}")
+    changed = changed or synced.changes > 0
     admin = users.any_admin(db.session)
     if admin is None:
         try:
@@ -263,6 +273,126 @@ def users_import(file: Path, encoding: str, skip_invalid: bool):
         f"{result.unchanged} unchanged"
         + (f", {len(result.errors)} row problem(s) skipped" if result.errors else "")
     )
+
+
+# catalog ---------------------------------------------------------------------
+
+
+def _print_catalog_errors(cat) -> None:
+    for error in cat.errors:
+        click.echo(str(error), err=True)
+
+
+def _sync_summary(result) -> str:
+    parts = [
+        f"{len(result.added)} added",
+        f"{len(result.updated)} updated",
+        f"{len(result.retired)} retired",
+        f"{len(result.restored)} restored",
+        f"{result.unchanged} unchanged",
+    ]
+    return f"{', '.join(parts)} ({result.changes} changes; version {result.version[:12]})"
+
+
+@cli.group("catalog")
+def catalog_group():
+    """The control catalog (controls/*.yaml): validate, sync, list, owners, profile."""
+
+
+@catalog_group.command("validate")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def catalog_validate(path: Path | None):
+    """Check the catalog files (default: the configured controls/ folder); exit 1 on problems."""
+    cat = catalog_files.load_catalog(path or current_app.config["CATALOG_PATH"])
+    if cat.ok:
+        click.echo(
+            f"catalog valid: {len(cat.controls)} controls in {len(cat.files)} files, "
+            f"version {cat.version[:12]}"
+        )
+        return
+    _print_catalog_errors(cat)
+    _fail(f"{len(cat.errors)} problem(s) in the catalog")
+
+
+@catalog_group.command("sync")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def catalog_sync(path: Path | None):
+    """Load the catalog files into the database (idempotent; removed controls are retired)."""
+    _start()
+    try:
+        result = catalog.sync(db.session, _actor(), path or current_app.config["CATALOG_PATH"])
+    except catalog.CatalogInvalid as exc:
+        db.session.rollback()
+        _print_catalog_errors(exc.catalog)
+        _fail("the catalog is invalid; nothing was synced")
+    db.session.commit()
+    for label, codes in (
+        ("added", result.added),
+        ("updated", result.updated),
+        ("retired", result.retired),
+        ("restored", result.restored),
+    ):
+        if codes:
+            click.echo(f"{label}: {', '.join(codes)}")
+    click.echo(f"catalog sync: {_sync_summary(result)}")
+
+
+@catalog_group.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
+@click.option("--lang", type=click.Choice(["ja", "en"]), default="en")
+@click.option("--unowned", is_flag=True, help="Only applicable controls without an owner.")
+def catalog_list(fmt: str, lang: str, unowned: bool):
+    """List the active controls (id, category, frequency, owner, applicable, title)."""
+    rows = catalog.search(db.session, catalog.ControlFilter(unowned=unowned))
+    header = ["id", "category", "frequency", "owner", "applicable", "version", "title"]
+    data = [
+        [
+            c.code,
+            c.category,
+            c.effective_frequency,
+            c.owner.email if c.owner else "",
+            "yes" if c.applicable else "no",
+            str(c.version),
+            c.title(lang),
+        ]
+        for c in rows
+    ]
+    print_table(header, data, fmt)
+
+
+@catalog_group.command("assign")
+@click.argument("control_id")
+@click.argument("email")
+def catalog_assign(control_id: str, email: str):
+    """Make a manager the owner of a control, e.g. `auditapp catalog assign ORG-01 a@b.jp`."""
+    _start()
+    try:
+        control = catalog.get(db.session, control_id)
+        catalog.update_settings(
+            db.session,
+            _actor(),
+            control,
+            owner_email=email,
+            frequency_override=control.frequency_override,
+            applicable=control.applicable,
+            justification=control.na_justification,
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"{control.code}: owner {control.owner.email}")
+
+
+@catalog_group.command("profile")
+@click.argument("value", required=False, type=click.Choice(["standard", "sme"]))
+def catalog_profile(value: str | None):
+    """Show or set the organization's profile (standard or sme: 中小規模事業者)."""
+    _start()
+    if value:
+        catalog.set_profile(db.session, _actor(), value)
+        db.session.commit()
+    click.echo(f"profile: {catalog.profile(db.session).value}")
 
 
 # audit -----------------------------------------------------------------------

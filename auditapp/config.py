@@ -33,7 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FORM_PARTS": 200,
     "PAGE_SIZE": 50,
     "SQLITE_BUSY_TIMEOUT_MS": 15000,
+    "CATALOG_PATH": None,  # None: the controls/ folder shipped with the app
 }
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Keys whose environment value is parsed as JSON (numbers, booleans, lists).
 _TYPED = {k for k, v in DEFAULTS.items() if isinstance(v, bool | int | list)}
@@ -77,6 +80,8 @@ def load(app, test_config: dict[str, Any] | None) -> None:
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=int(cfg["SESSION_IDLE_MINUTES"]))
     cfg.setdefault("EVIDENCE_PATH", str(instance / "evidence"))
+    if not cfg["CATALOG_PATH"]:
+        cfg["CATALOG_PATH"] = str(PROJECT_ROOT / "controls")
     cfg["BABEL_DEFAULT_LOCALE"] = "en"  # outside a request (CLI) messages are English
     cfg["BABEL_DEFAULT_TIMEZONE"] = "UTC"
     cfg["WTF_CSRF_TIME_LIMIT"] = None  # the session lifetime bounds the token

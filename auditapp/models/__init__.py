@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from auditapp.models.audit import GENESIS_HASH, AuditEvent
+from auditapp.models.catalog import Control, ControlStatus, ControlVersion, OrgSetting, Profile
 from auditapp.models.org import Department, LoginFailure, Role, User, UserRole
 
 __all__ = [
     "GENESIS_HASH",
     "AuditEvent",
+    "Control",
+    "ControlStatus",
+    "ControlVersion",
+    "OrgSetting",
+    "Profile",
     "Department",
     "LoginFailure",
     "Role",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -59,22 +58,27 @@ def read_rows(
     """
     if encoding not in ENCODINGS:
         raise CsvFileError(f"unknown encoding {encoding!r} (use utf-8 or cp932)")
-    text = io.TextIOWrapper(stream, encoding=ENCODINGS[encoding], newline="")
-    csv.field_size_limit(MAX_FIELD_CHARS)
-    reader = csv.reader(text)
+    hint = (
+        "the file is not valid UTF-8; if it was saved by Japanese Excel, use --encoding cp932"
+        if encoding == "utf-8"
+        else "the file is not valid CP932; if it is UTF-8, use --encoding utf-8"
+    )
 
-    def decode_error(exc: UnicodeDecodeError) -> CsvFileError:
-        hint = (
-            "the file is not valid UTF-8; if it was saved by Japanese Excel, use --encoding cp932"
-            if encoding == "utf-8"
-            else "the file is not valid CP932; if it is UTF-8, use --encoding utf-8"
-        )
-        return CsvFileError(hint, reader.line_num + 1)
+    def decoded_lines() -> Iterator[str]:
+        # Decode line by line (b"\n" never occurs inside a UTF-8 or CP932 character), so a
+        # bad byte is reported on its own line and the file is streamed, never held whole.
+        for number, raw in enumerate(stream, start=1):
+            codec = ENCODINGS[encoding] if number == 1 else encoding
+            try:
+                yield raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise CsvFileError(hint, number) from exc
+
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    reader = csv.reader(decoded_lines())
 
     try:
         header_row = next(reader, None)
-    except UnicodeDecodeError as exc:
-        raise decode_error(exc) from exc
     except csv.Error as exc:
         raise CsvFileError(str(exc), reader.line_num) from exc
     if header_row is None or not any(h.strip() for h in header_row):
@@ -95,8 +99,6 @@ def read_rows(
                 raw = next(reader)
             except StopIteration:
                 return
-            except UnicodeDecodeError as exc:
-                raise decode_error(exc) from exc
             except csv.Error as exc:
                 raise CsvFileError(str(exc), reader.line_num) from exc
             if not any(cell.strip() for cell in raw):

@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from auditapp.models import AuditEvent, Department, Role, User, UserRole
-from auditapp.services import audit
+from auditapp.services import audit, catalog
 
 
 def migration_revision(session: Session) -> str | None:
@@ -23,6 +23,8 @@ def home_summary(session: Session, user: User) -> dict:
     """What the home page shows this person: their profile and, for admins and
     auditors, the organization's size and the audit trail's state."""
     summary: dict = {"roles": sorted(r.value for r in user.roles)}
+    if user.has_role(Role.ADMIN):
+        summary["unowned_controls"] = catalog.unowned_count(session)
     if user.has_role(Role.ADMIN, Role.AUDITOR):
         role_counts = dict(
             session.execute(

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auditapp.models import Department
-from auditapp.services import audit, auth, departments, users
+from auditapp.services import audit, auth, catalog, departments, users
 
 DEPARTMENTS = [
     ("GA", "総務部", "General Affairs"),
@@ -98,6 +98,26 @@ def _roles_for(index: int, dept_index: int) -> list[str]:
     return roles
 
 
+def _assign_owners(session: Session, actor) -> int:
+    """Give the synced controls owners among the managers, round robin; the last control is
+    left without one so the admin's home page shows how an unowned control is flagged."""
+    controls = catalog.search(session, catalog.ControlFilter())
+    owners = catalog.managers(session)
+    if not owners:
+        return 0
+    for i, control in enumerate(controls[:-1]):
+        catalog.update_settings(
+            session,
+            actor,
+            control,
+            owner_email=owners[i % len(owners)].email,
+            frequency_override=None,
+            applicable=True,
+            justification=None,
+        )
+    return max(0, len(controls) - 1)
+
+
 def create(session: Session, actor, *, people: int = 30, today: date | None = None) -> DemoResult:
     """Create the demo departments and `people` people spread across them and all roles.
 
@@ -128,11 +148,12 @@ def create(session: Session, actor, *, people: int = 30, today: date | None = No
             },
             password_hash=shared_hash,
         )
+    owned = _assign_owners(session, actor)
     audit.record(
         session,
         actor=actor,
         action="demo.create",
         object_type="organization",
-        after={"departments": len(depts), "people": people},
+        after={"departments": len(depts), "people": people, "owned_controls": owned},
     )
     return DemoResult(len(depts), people, password)

@@ -8,7 +8,7 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auditapp.errors import InvalidInput
+from auditapp.errors import DomainError, InvalidInput
 from auditapp.models import User
 from auditapp.services import audit, users
 from auditapp.services.csvfile import CsvFileError, RowError, read_rows
@@ -85,17 +85,29 @@ def import_users(
         result.errors.append(RowError(2, "file", "no data rows after the header"))
     if result.errors and not skip_invalid:
         return result
-    for _line, current, row in good:
-        if current is None:
-            users.create(session, actor, row)
-            result.created += 1
+    for line, current, row in good:
+        if current is not None and "language" not in row:
+            row["language"] = current.language or ""  # a file without the column keeps it
+        try:
+            # A savepoint per row: a rule checked only on write (the last admin keeps the
+            # role) becomes this row's error instead of ending the whole import.
+            with session.begin_nested():
+                if current is None:
+                    users.create(session, actor, row)
+                    result.created += 1
+                    continue
+                before = users.snapshot(current)
+                users.update(session, actor, current, row)
+        except DomainError as exc:
+            field = next(iter(exc.errors), "row")
+            result.errors.append(RowError(line, field, str(exc.errors.get(field, exc.message))))
+            continue
+        if users.snapshot(current) == before:
+            result.unchanged += 1
         else:
-            before = users.snapshot(current)
-            users.update(session, actor, current, row)
-            if users.snapshot(current) == before:
-                result.unchanged += 1
-            else:
-                result.updated += 1
+            result.updated += 1
+    if result.errors and not skip_invalid:
+        return result
     audit.record(
         session,
         actor=actor,

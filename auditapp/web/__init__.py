@@ -29,8 +29,10 @@ CSP = (
 
 def select_locale() -> str:
     """The UI language: the user's setting, else the chosen one, else the browser's."""
-    from flask import current_app
+    from flask import current_app, has_request_context
 
+    if not has_request_context():
+        return "en"  # command line and scheduled jobs speak English
     languages = current_app.config["LANGUAGES"]
     user = current_user if current_user and current_user.is_authenticated else None
     if user is not None and user.language in languages:
@@ -197,9 +199,10 @@ def init_app(app: Flask) -> None:
     from auditapp.web.admin import bp as admin_bp
     from auditapp.web.auditlog import bp as audit_bp
     from auditapp.web.auth import bp as auth_bp
+    from auditapp.web.catalog import bp as catalog_bp
     from auditapp.web.main import bp as main_bp
 
-    for bp in (main_bp, auth_bp, admin_bp, audit_bp):
+    for bp in (main_bp, auth_bp, catalog_bp, admin_bp, audit_bp):
         app.register_blueprint(bp)
     app.before_request(_before_request)
     app.after_request(_after_request)

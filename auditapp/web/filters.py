@@ -15,6 +15,7 @@ from auditapp.access import RULES, allowed
 # (endpoint, label) in menu order; shown when the user may use the endpoint.
 NAV = [
     ("main.index", _l("Home")),
+    ("catalog.index", _l("Controls")),
     ("admin.users_list", _l("Users")),
     ("admin.departments_list", _l("Departments")),
     ("audit.events", _l("Audit log")),

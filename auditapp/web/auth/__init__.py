@@ -95,7 +95,7 @@ def change_password():
             else:
                 db.session.commit()
                 # The session version moved on: sign in again under the new one.
-                login_user(current_user)
+                login_user(current_user._get_current_object())
                 flash(_("Your password has been changed."), "success")
                 return redirect(url_for("main.index"))
     return render_template(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,7 +48,7 @@ def set_language():
     """Switch the UI language; signed-in people keep it as their setting."""
     lang = request.form.get("lang", "")
     if lang not in current_app.config["LANGUAGES"]:
-        raise InvalidInput("Unknown language.")
+        raise InvalidInput(_("Unknown language."))
     session["lang"] = lang
     if current_user.is_authenticated:
         users.set_language(db.session, current_user, lang)
