@@ -17,6 +17,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, extensions, engine set-up, web layer, CLI."""
     from auditapp import config, database, models, web  # noqa: F401 (models registers tables)
     from auditapp.extensions import babel, csrf, db, login_manager, migrate
+    from auditapp.storage import LocalEvidenceStore
 
     instance = (test_config or {}).get("INSTANCE_PATH") or config.instance_path_from_env()
     app = Flask(
@@ -36,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=web.select_locale, timezone_selector=web.select_timezone)
     with app.app_context():
         database.configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    app.extensions["evidence_store"] = LocalEvidenceStore(app.config["EVIDENCE_PATH"])
     web.init_app(app)
     if not app.debug and not app.testing:
         logging.basicConfig(

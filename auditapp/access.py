@@ -58,6 +58,13 @@ RULES: dict[str, Rule] = {
     "catalog.control": SIGNED_IN,
     "catalog.control_settings": roles(ADMIN),
     "catalog.set_profile": roles(ADMIN),
+    # Evidence: object-level rules in services.evidence (can_view, may_attach).
+    "evidence.library": SIGNED_IN,
+    "evidence.upload": SIGNED_IN,
+    "evidence.detail": SIGNED_IN,
+    "evidence.download": SIGNED_IN,
+    "evidence.preview": SIGNED_IN,
+    "evidence.withdraw": roles(ADMIN),
 }
 
 

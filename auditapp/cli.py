@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import csv
 import getpass
+import shutil
 import sys
 import unicodedata
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
-from auditapp import create_app
+from auditapp import create_app, storage
 from auditapp.errors import DomainError
 from auditapp.extensions import db
-from auditapp.services import audit, catalog, catalog_files, dashboard, demo, user_import, users
+from auditapp.services import (
+    audit,
+    catalog,
+    catalog_files,
+    dashboard,
+    demo,
+    evidence,
+    filetypes,
+    inputs,
+    user_import,
+    users,
+)
 from auditapp.services.csvfile import csv_safe
 
 
@@ -393,6 +407,121 @@ def catalog_profile(value: str | None):
         catalog.set_profile(db.session, _actor(), value)
         db.session.commit()
     click.echo(f"profile: {catalog.profile(db.session).value}")
+
+
+# evidence --------------------------------------------------------------------
+
+
+def _today() -> date:
+    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+def _parse_today(value: str | None) -> date:
+    """--today YYYY-MM-DD (impossible dates refused), else today in the configured zone."""
+    if not value:
+        return _today()
+    try:
+        return inputs.parse_date(value, "--today", required=True)
+    except DomainError as exc:
+        _fail(str(exc), 2)
+
+
+@cli.group("evidence")
+def evidence_group():
+    """Evidence files: add, verify the store, purge withdrawn items past retention."""
+
+
+@evidence_group.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--link",
+    "links",
+    multiple=True,
+    required=True,
+    help="What it proves, e.g. control:ORG-01 (repeatable).",
+)
+@click.option("--description", default="")
+@click.option("--valid-until", default="", help="YYYY-MM-DD")
+@click.option("--supersedes", type=int, default=None, help="Id of the item this replaces.")
+def evidence_add(file: Path, links, description, valid_until, supersedes):
+    """Store a file as evidence (streamed, hashed, type checked by content)."""
+    _start()
+    store = current_app.extensions["evidence_store"]
+    today = _today()
+    try:
+        plan = evidence.plan_upload(
+            db.session,
+            _actor(),
+            links=list(links),
+            description=description,
+            valid_until=valid_until,
+            supersedes_id=supersedes,
+            today=today,
+        )
+        db.session.rollback()  # no database transaction during file work
+        name = filetypes.safe_filename(file.name)
+        pending = store.begin()
+        try:
+            with file.open("rb") as source:
+                shutil.copyfileobj(source, pending, storage.CHUNK_SIZE)
+            ftype = filetypes.check(pending, name)
+            blob = store.commit(pending)
+        except storage.EmptyBlob:
+            _fail(f"{file}: the file is empty")
+        finally:
+            store.abort(pending)
+        item = evidence.record_upload(
+            db.session,
+            _actor(),
+            plan,
+            blob,
+            ftype,
+            name,
+            retention_years=current_app.config["EVIDENCE_RETENTION_YEARS"],
+            today=today,
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(
+        f"evidence {item.id}: {item.filename} ({item.media_type}, {item.size} bytes) "
+        f"sha256 {item.sha256}"
+    )
+
+
+@evidence_group.command("verify")
+def evidence_verify():
+    """Re-hash every stored file; report missing, altered and orphaned files (exit 1)."""
+    report = evidence.verify(db.session, current_app.extensions["evidence_store"])
+    for evidence_id, sha in report.missing:
+        click.echo(f"missing: evidence {evidence_id} sha256 {sha}", err=True)
+    for evidence_id, sha in report.altered:
+        click.echo(f"altered: evidence {evidence_id} sha256 {sha}", err=True)
+    for sha in report.orphaned:
+        click.echo(f"orphaned: file {sha} belongs to no evidence item", err=True)
+    if not report.ok:
+        _fail(
+            f"{len(report.missing)} missing, {len(report.altered)} altered, "
+            f"{len(report.orphaned)} orphaned of {report.checked} checked"
+        )
+    click.echo(f"evidence store intact: {report.checked} files verified")
+
+
+@evidence_group.command("purge")
+@click.option("--today", "today_text", default=None, help="Run as of this day (YYYY-MM-DD).")
+def evidence_purge(today_text):
+    """Delete the bytes of withdrawn items whose retention has ended (recorded)."""
+    _start()
+    today = _parse_today(today_text)
+    purged = evidence.mark_purged(db.session, _actor(), today)
+    db.session.commit()
+    deleted = evidence.delete_unreferenced(
+        db.session, current_app.extensions["evidence_store"], [sha for _id, sha in purged]
+    )
+    for evidence_id, sha in purged:
+        click.echo(f"purged: evidence {evidence_id} sha256 {sha}")
+    click.echo(f"purge: {len(purged)} item(s) past retention, {deleted} file(s) deleted")
 
 
 # audit -----------------------------------------------------------------------

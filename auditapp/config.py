@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_SIZE": 50,
     "SQLITE_BUSY_TIMEOUT_MS": 15000,
     "CATALOG_PATH": None,  # None: the controls/ folder shipped with the app
+    "EVIDENCE_RETENTION_YEARS": 5,
+    "UPLOAD_MAX_FORM_PARTS": 12,
 }
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

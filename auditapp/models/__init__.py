@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from auditapp.models.audit import GENESIS_HASH, AuditEvent
 from auditapp.models.catalog import Control, ControlStatus, ControlVersion, OrgSetting, Profile
+from auditapp.models.evidence import Evidence, EvidenceLink, EvidenceStatus
 from auditapp.models.org import Department, LoginFailure, Role, User, UserRole
 
 __all__ = [
@@ -15,6 +16,9 @@ __all__ = [
     "OrgSetting",
     "Profile",
     "Department",
+    "Evidence",
+    "EvidenceLink",
+    "EvidenceStatus",
     "LoginFailure",
     "Role",
     "User",

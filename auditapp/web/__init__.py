@@ -5,7 +5,18 @@ from __future__ import annotations
 import time
 import uuid
 
-from flask import Flask, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    Request,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
@@ -18,6 +29,26 @@ from auditapp.models import User
 from auditapp.services import audit
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Upload routes accept only a few form parts (SECURITY.md item 11).
+SMALL_FORM_ENDPOINTS = {"evidence.upload"}
+
+
+class AuditappRequest(Request):
+    """Uploaded files stream into the evidence store's temporary area, hashed as they
+    arrive, never held in memory; upload routes take only a few form parts."""
+
+    def _get_file_stream(
+        self, total_content_length, content_type, filename=None, content_length=None
+    ):
+        return current_app.extensions["evidence_store"].begin()
+
+    @property
+    def max_form_parts(self) -> int | None:
+        if self.endpoint in SMALL_FORM_ENDPOINTS:
+            return current_app.config["UPLOAD_MAX_FORM_PARTS"]
+        return current_app.config["MAX_FORM_PARTS"]
+
+
 # Where a person who must change their password may still go.
 _PASSWORD_CHANGE_ALLOWED = {"auth.change_password", "auth.logout", "static", "main.set_language"}
 
@@ -67,6 +98,33 @@ def local_path(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
     return target
+
+
+def day_start(value: str, field: str, *, next_day: bool = False):
+    """A typed date as the start of that day (or the next) in the configured zone."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    from auditapp.services import inputs
+
+    day = inputs.parse_date(value, field)
+    if day is None:
+        return None
+    if next_day:
+        day += timedelta(days=1)
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+
+
+def today():
+    """Today's date in the configured zone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    return datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
 
 
 def wants_json() -> bool:
@@ -200,10 +258,12 @@ def init_app(app: Flask) -> None:
     from auditapp.web.auditlog import bp as audit_bp
     from auditapp.web.auth import bp as auth_bp
     from auditapp.web.catalog import bp as catalog_bp
+    from auditapp.web.evidence import bp as evidence_bp
     from auditapp.web.main import bp as main_bp
 
-    for bp in (main_bp, auth_bp, catalog_bp, admin_bp, audit_bp):
+    for bp in (main_bp, auth_bp, catalog_bp, evidence_bp, admin_bp, audit_bp):
         app.register_blueprint(bp)
+    app.request_class = AuditappRequest
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.teardown_request(_teardown)

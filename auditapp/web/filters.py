@@ -11,11 +11,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from auditapp.access import RULES, allowed
+from auditapp.web import today
 
 # (endpoint, label) in menu order; shown when the user may use the endpoint.
 NAV = [
     ("main.index", _l("Home")),
     ("catalog.index", _l("Controls")),
+    ("evidence.library", _l("Evidence")),
     ("admin.users_list", _l("Users")),
     ("admin.departments_list", _l("Departments")),
     ("audit.events", _l("Audit log")),
@@ -58,5 +60,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["dt"] = _datetime
     app.jinja_env.filters["d"] = _date
     app.jinja_env.globals.update(
-        nav_items=nav_items, current_locale=lambda: str(get_locale() or "ja"), Pager=Pager
+        nav_items=nav_items,
+        current_locale=lambda: str(get_locale() or "ja"),
+        Pager=Pager,
+        today_date=today,
     )

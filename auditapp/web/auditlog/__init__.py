@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, current_app, render_template, request
 
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import audit, inputs
+from auditapp.web import day_start
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
-
-
-def _day_start(value: str, field: str, *, next_day: bool = False) -> datetime | None:
-    """A typed date as the start of that day (or the next) in the configured zone."""
-    day = inputs.parse_date(value, field)
-    if day is None:
-        return None
-    if next_day:
-        day += timedelta(days=1)
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
 
 
 @bp.get("/events")
@@ -37,7 +25,7 @@ def events():
     )
     for attr, field, nxt in (("since", "from", False), ("until", "to", True)):
         try:
-            setattr(flt, attr, _day_start(args.get(field, ""), field, next_day=nxt))
+            setattr(flt, attr, day_start(args.get(field, ""), field, next_day=nxt))
         except InvalidInput as exc:
             errors.update(exc.errors)
     page = inputs.page_number(args.get("page"))

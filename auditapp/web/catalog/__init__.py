@@ -9,8 +9,9 @@ from flask_login import current_user
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.models import Role
-from auditapp.services import catalog
+from auditapp.services import catalog, evidence
 from auditapp.services.catalog_files import CATEGORIES, FREQUENCIES
+from auditapp.web import today
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
@@ -56,6 +57,13 @@ def _render_control(control, errors: dict | None = None, form: dict | None = Non
         errors=errors or {},
         form=form,
         can_edit=current_user.has_role(Role.ADMIN),
+        evidence_items=evidence.for_object(
+            db.session, current_user, "control", control.code, today()
+        ),
+        can_upload=control.active
+        and evidence.may_attach(
+            current_user, evidence.resolve(db.session, "control", control.code)
+        ),
     ), status
 
 
