@@ -22,6 +22,31 @@ def make_department(session, code: str | None = None, name: str | None = None) -
     )
 
 
+def make_evidence(app, session, data: bytes = b"%PDF-1.4\nfactory\n", link="control:ORG-01"):
+    """An evidence item (a PDF) linked to an object, uploaded by the command line."""
+    from datetime import date
+
+    from auditapp.services import evidence, filetypes
+
+    store = app.extensions["evidence_store"]
+    plan = evidence.plan_upload(
+        session,
+        "test",
+        links=[link],
+        description="factory",
+        valid_until=None,
+        supersedes_id=None,
+        today=date.today(),
+    )
+    pending = store.begin()
+    pending.write(data)
+    ftype = filetypes.check(pending, "factory.pdf")
+    blob = store.commit(pending)
+    return evidence.record_upload(
+        session, "test", plan, blob, ftype, "factory.pdf", retention_years=5, today=date.today()
+    )
+
+
 def make_user(session, *, roles=("employee",), email: str | None = None, department=None, **fields):
     """A person with the shared test password who need not change it."""
     n = next(_seq)

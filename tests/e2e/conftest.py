@@ -8,6 +8,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from auditapp.extensions import db
+from auditapp.services import catalog
 from tests.factories import make_department, make_user
 
 CHROMIUM = "/usr/bin/chromium"
@@ -27,6 +28,7 @@ def live_app(make_app):
     with app.app_context():
         make_department(db.session, code="SALES", name="営業部")
         make_user(db.session, roles=["admin"], email="admin@example.jp", name="管理 花子")
+        catalog.sync(db.session, "test", app.config["CATALOG_PATH"])
         db.session.commit()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

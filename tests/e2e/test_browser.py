@@ -51,3 +51,28 @@ def test_admin_journey(live_app, page, tmp_path):
     page.wait_for_url(f"{live_app}/login")
     page.goto(f"{live_app}/admin/users")
     assert page.url.startswith(f"{live_app}/login")
+
+
+def test_evidence_upload_through_the_panel(live_app, page, tmp_path):
+    """An admin uploads evidence on a control page (script-driven with progress) and sees it."""
+    pdf = tmp_path / "確認記録.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + b"0" * 200_000)
+    page.goto(f"{live_app}/login")
+    page.fill("#email", "admin@example.jp")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{live_app}/catalog/controls/ORG-01")
+    page.set_input_files("input[type=file]", str(pdf))
+    page.fill("input[name=description]", "四半期の確認記録")
+    with page.expect_navigation():
+        page.click("form.upload-form button[type=submit]")
+    panel = page.inner_text(".evidence-panel")
+    assert "確認記録.pdf" in panel and "四半期の確認記録" in panel
+    page.screenshot(path=str(tmp_path / "control-evidence.png"), full_page=True)
+    # A refused file shows the reason next to the form without leaving the page.
+    bad = tmp_path / "scan.png"
+    bad.write_bytes(b"%PDF-1.4\nnot a png")
+    page.set_input_files("input[type=file]", str(bad))
+    page.click("form.upload-form button[type=submit]")
+    page.wait_for_selector(".upload-status.field-error")
+    assert "png" in page.inner_text(".upload-status")
