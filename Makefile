@@ -20,7 +20,7 @@ $(AUDITAPP_INSTANCE_PATH)/config.py:
 run: $(BIN)/.installed $(AUDITAPP_INSTANCE_PATH)/config.py
 	$(BIN)/auditapp init
 	$(BIN)/auditapp demo --if-empty
-	$(BIN)/auditapp run --host 127.0.0.1 --port 5000
+	AUDITAPP_SCHEDULER_IN_PROCESS=true $(BIN)/auditapp run --host 127.0.0.1 --port 5000
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

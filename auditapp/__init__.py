@@ -39,6 +39,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         database.configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
     app.extensions["evidence_store"] = LocalEvidenceStore(app.config["EVIDENCE_PATH"])
     web.init_app(app)
+    if app.config["SCHEDULER_IN_PROCESS"] and not app.testing:
+        from auditapp import scheduler
+
+        scheduler.start_in_process(app)
     if not app.debug and not app.testing:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -65,6 +65,16 @@ RULES: dict[str, Rule] = {
     "evidence.download": SIGNED_IN,
     "evidence.preview": SIGNED_IN,
     "evidence.withdraw": roles(ADMIN),
+    # Checks and findings: object-level rules in services.checks (owner, attester, reviewer).
+    "checks.check_list": roles(ADMIN, MANAGER, AUDITOR),
+    "checks.check_page": roles(ADMIN, MANAGER, AUDITOR),
+    "checks.attest": roles(MANAGER),
+    "checks.review": roles(ADMIN),
+    "checks.finding_list": roles(ADMIN, MANAGER, AUDITOR),
+    "checks.finding_page": roles(ADMIN, MANAGER, AUDITOR),
+    "checks.finding_close": roles(MANAGER),
+    "checks.finding_review": roles(ADMIN),
+    "checks.dashboard_page": roles(ADMIN, AUDITOR),
 }
 
 

@@ -114,7 +114,14 @@ def init_command(admin_email: str, admin_name: str):
 @cli.command("demo")
 @click.option("--people", default=30, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--if-empty", is_flag=True, help="Do nothing when the organization has data.")
-def demo_command(people: int, if_empty: bool):
+@click.option(
+    "--years",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 10),
+    help="Fiscal years of check history (0: none).",
+)
+def demo_command(people: int, if_empty: bool, years: int):
     """Create a demo organization (departments and people across all roles)."""
     _start()
     if demo.has_data(db.session):
@@ -127,6 +134,24 @@ def demo_command(people: int, if_empty: bool):
     click.echo(f"demo: {result.departments} departments, {result.people} people created")
     click.echo(f"  demo people sign in with their email and the password: {result.password}")
     click.echo("  (list them with: auditapp users list)")
+    if years:
+        from auditapp.services import checks
+
+        counts = demo.history(
+            db.session,
+            _actor(),
+            current_app.extensions["evidence_store"],
+            today=_today(),
+            years=years,
+            cfg=checks.CheckSettings.from_config(current_app.config),
+            retention_years=current_app.config["EVIDENCE_RETENTION_YEARS"],
+        )
+        db.session.commit()
+        click.echo(
+            f"demo: {counts['created']} checks over {years} fiscal years, "
+            f"{counts['attested']} attested, {counts['accepted']} accepted, "
+            f"{counts['returned']} returned, {counts['findings']} findings"
+        )
 
 
 # users -----------------------------------------------------------------------
@@ -522,6 +547,103 @@ def evidence_purge(today_text):
     for evidence_id, sha in purged:
         click.echo(f"purged: evidence {evidence_id} sha256 {sha}")
     click.echo(f"purge: {len(purged)} item(s) past retention, {deleted} file(s) deleted")
+
+
+# checks and the scheduler ------------------------------------------------------
+
+
+@cli.command("tick")
+@click.option("--today", "today_text", default=None, help="Run as of this day (YYYY-MM-DD).")
+def tick_command(today_text):
+    """Run every scheduled job once for a day (again or to catch up); idempotent."""
+    from auditapp import scheduler
+
+    today = _parse_today(today_text)
+    problems = scheduler.check_catalog(current_app)
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        _fail("the catalog is invalid; scheduling refuses to run until it is fixed")
+    runner = scheduler.Runner(current_app._get_current_object(), kind="tick")
+    try:
+        if not runner.keep_lock():
+            holder = scheduler.current_holder(db.session)
+            _fail(
+                f"the scheduler lock is held by {holder.holder if holder else 'another process'}"
+                f"; try again later"
+            )
+        outcomes = runner.tick(today)
+    finally:
+        runner.stop()
+    for outcome in outcomes:
+        click.echo(f"{'ok  ' if outcome.ok else 'FAIL'} {outcome.job_id}: {outcome.message}")
+    if not all(o.ok for o in outcomes):
+        sys.exit(1)
+
+
+@cli.command("scheduler")
+def scheduler_command():
+    """Run the scheduler as its own process (the production way); one holds the lock."""
+    from auditapp import scheduler
+
+    problems = scheduler.check_catalog(current_app)
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        _fail("the catalog is invalid; the scheduler refuses to start until it is fixed")
+    runner = scheduler.Runner(current_app._get_current_object())
+    click.echo(
+        f"scheduler {runner.holder}: daily at {current_app.config['SCHEDULER_DAILY_AT']} "
+        f"{current_app.config['TIMEZONE']}; Ctrl-C stops"
+    )
+    try:
+        runner.scheduler(blocking=True).start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        runner.stop()
+
+
+@cli.group("checks")
+def checks_group():
+    """Periodic checks of the controls."""
+
+
+@checks_group.command("list")
+@click.option("--fy", "fiscal_year", default=None, help="e.g. FY2026")
+@click.option(
+    "--status",
+    type=click.Choice(["open", "attested", "accepted", "returned", "overdue"]),
+    default=None,
+)
+@click.option("--owner", default=None, help="Owner's email.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
+@click.option("--today", "today_text", default=None, help="Judge 'overdue' as of this day.")
+def checks_list(fiscal_year, status, owner, fmt, today_text):
+    """List checks: id, control id, period key, due date, status, owner."""
+    from auditapp.services import checks, periods
+
+    today = _parse_today(today_text)
+    flt = checks.CheckFilter(status=status or "")
+    if fiscal_year:
+        try:
+            flt.fiscal_year = periods.parse_fiscal_year(fiscal_year)
+        except ValueError as exc:
+            _fail(f"--fy: {exc}", 2)
+    if owner:
+        flt.owner_id = _user(owner).id
+    rows = [
+        [
+            str(c.id),
+            c.control.code,
+            c.period_key,
+            c.due_date.isoformat(),
+            c.display_status(today),
+            c.control.owner.email if c.control.owner else "",
+        ]
+        for c in checks.iter_checks(db.session, "cli", flt, today)
+    ]
+    print_table(["id", "control", "period", "due", "status", "owner"], rows, fmt)
 
 
 # audit -----------------------------------------------------------------------

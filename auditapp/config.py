@@ -36,6 +36,20 @@ DEFAULTS: dict[str, Any] = {
     "CATALOG_PATH": None,  # None: the controls/ folder shipped with the app
     "EVIDENCE_RETENTION_YEARS": 5,
     "UPLOAD_MAX_FORM_PARTS": 12,
+    # Checks and the scheduler.
+    "GRACE_DAYS": 14,
+    "PREPARATION_LEAD_DAYS": 14,
+    "SCHEDULER_DAILY_AT": "06:00",
+    "SCHEDULER_IN_PROCESS": False,
+    "BASE_URL": "http://127.0.0.1:5000",
+    # Mail: with no SMTP_HOST, messages are written to instance/outbox/ as .eml files.
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_SECURITY": "none",
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_TIMEOUT": 10,
+    "MAIL_FROM": "auditapp@localhost",
 }
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -47,6 +47,42 @@ def make_evidence(app, session, data: bytes = b"%PDF-1.4\nfactory\n", link="cont
     )
 
 
+def make_check_and_finding(session, code: str, owner=None, today=None):
+    """A synced control given an owner (a new manager unless given), its current checks,
+    and a finding on the first of them. The catalog must be synced."""
+    from datetime import date, timedelta
+
+    from auditapp.services import catalog, checks
+
+    today = today or date.today()
+    owner = owner or make_user(session, roles=["manager"])
+    control = catalog.get(session, code)
+    catalog.update_settings(
+        session,
+        "test",
+        control,
+        owner_email=owner.email,
+        frequency_override=None,
+        applicable=True,
+        justification=None,
+    )
+    checks.materialize(session, today, checks.CheckSettings())
+    check = checks.history_for_control(session, control)[-1]
+    finding = checks.open_finding(
+        session,
+        "test",
+        control,
+        check,
+        {
+            "description": "記録漏れ",
+            "risk": "medium",
+            "remediation_plan": "様式を改める",
+            "due_date": today + timedelta(days=30),
+        },
+    )
+    return check, finding
+
+
 def make_user(session, *, roles=("employee",), email: str | None = None, department=None, **fields):
     """A person with the shared test password who need not change it."""
     n = next(_seq)

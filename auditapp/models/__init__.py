@@ -4,10 +4,36 @@ from __future__ import annotations
 
 from auditapp.models.audit import GENESIS_HASH, AuditEvent
 from auditapp.models.catalog import Control, ControlStatus, ControlVersion, OrgSetting, Profile
+from auditapp.models.checks import (
+    Attestation,
+    Check,
+    CheckStatus,
+    Decision,
+    Finding,
+    FindingStatus,
+    JobRun,
+    Notification,
+    Result,
+    Review,
+    Risk,
+    SchedulerLock,
+)
 from auditapp.models.evidence import Evidence, EvidenceLink, EvidenceStatus
 from auditapp.models.org import Department, LoginFailure, Role, User, UserRole
 
 __all__ = [
+    "Attestation",
+    "Check",
+    "CheckStatus",
+    "Decision",
+    "Finding",
+    "FindingStatus",
+    "JobRun",
+    "Notification",
+    "Result",
+    "Review",
+    "Risk",
+    "SchedulerLock",
     "GENESIS_HASH",
     "AuditEvent",
     "Control",

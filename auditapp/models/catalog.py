@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import enum
 import json
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from auditapp.extensions import db
@@ -63,6 +63,8 @@ class Control(db.Model):
     na_justification: Mapped[str | None] = mapped_column(Text)
     na_decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     na_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Checks are generated for periods ending on or after this day (set when first owned).
+    checks_from: Mapped[date | None] = mapped_column(Date)
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
     na_decided_by: Mapped[User | None] = relationship(foreign_keys=[na_decided_by_id])

@@ -249,6 +249,8 @@ def update_settings(
     if errors:
         raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
     before = _snapshot(control)
+    if owner is not None and control.checks_from is None:
+        control.checks_from = utcnow().date()  # checks start with the period in progress
     control.owner = owner
     control.frequency_override = override
     if applicable != control.applicable or (not applicable and text != control.na_justification):

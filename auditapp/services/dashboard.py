@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from auditapp.models import AuditEvent, Department, Role, User, UserRole
-from auditapp.services import audit, catalog
+from auditapp.models import (
+    Attestation,
+    AuditEvent,
+    Check,
+    Control,
+    Department,
+    Finding,
+    Risk,
+    Role,
+    User,
+    UserRole,
+)
+from auditapp.services import audit, catalog, periods
+from auditapp.services.catalog_files import CATEGORIES
 
 
 def migration_revision(session: Session) -> str | None:
@@ -47,3 +61,170 @@ def home_summary(session: Session, user: User) -> dict:
             "audit_head": audit.head(session),
         }
     return summary
+
+
+RESULT_KEYS = (
+    "effective",
+    "deficient",
+    "not_applicable",
+    "awaiting_review",
+    "returned",
+    "open",
+    "overdue",
+)
+
+
+def _bucket(status: str, result: str | None, overdue: bool) -> str:
+    """Where a check counts on the dashboard."""
+    if status in ("open", "returned"):
+        return "overdue" if overdue else status
+    if status == "attested":
+        return "awaiting_review"
+    return result or "effective"
+
+
+def checks_overview(session: Session, fiscal_year: int, today: date, start_month: int) -> dict:
+    """The admin's and auditor's view of a fiscal year, in a handful of grouped queries:
+    results by category, a quarter x category heat map, overdue checks, unowned controls
+    and open findings by risk."""
+    latest = (
+        select(Attestation.check_id, func.max(Attestation.sequence).label("seq"))
+        .group_by(Attestation.check_id)
+        .subquery()
+    )
+    result_of = (
+        select(Attestation.check_id, Attestation.result)
+        .join(
+            latest,
+            (latest.c.check_id == Attestation.check_id) & (latest.c.seq == Attestation.sequence),
+        )
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Control.category,
+            Check.period_end,
+            Check.status,
+            result_of.c.result,
+            Check.due_date < today,
+            func.count(),
+        )
+        .join(Control, Control.id == Check.control_id)
+        .outerjoin(result_of, result_of.c.check_id == Check.id)
+        .where(Check.fiscal_year == fiscal_year)
+        .group_by(
+            Control.category,
+            Check.period_end,
+            Check.status,
+            result_of.c.result,
+            Check.due_date < today,
+        )
+    ).all()
+    fy_start = periods.fiscal_year_bounds(fiscal_year, start_month)[0]
+    by_category = {c.id: dict.fromkeys(RESULT_KEYS, 0) | {"total": 0} for c in CATEGORIES}
+    heat = {
+        c.id: {q: {"done": 0, "total": 0, "overdue": 0} for q in range(1, 5)} for c in CATEGORIES
+    }
+    for category, period_end, status, result, overdue, count in rows:
+        bucket = _bucket(status, result, bool(overdue))
+        by_category.setdefault(category, dict.fromkeys(RESULT_KEYS, 0) | {"total": 0})
+        by_category[category][bucket] += count
+        by_category[category]["total"] += count
+        months = (period_end.year - fy_start.year) * 12 + period_end.month - fy_start.month
+        quarter = min(4, max(1, months // 3 + 1))
+        cell = heat.setdefault(category, {})[quarter]
+        cell["total"] += count
+        if status in ("attested", "accepted"):
+            cell["done"] += count
+        if bucket == "overdue":
+            cell["overdue"] += count
+    overdue_q = (
+        select(Check)
+        .join(Control, Control.id == Check.control_id)
+        .where(Check.status.in_(("open", "returned")), Check.due_date < today)
+    )
+    overdue_total = session.scalar(select(func.count()).select_from(overdue_q.subquery())) or 0
+    overdue = list(session.scalars(overdue_q.order_by(Check.due_date, Control.code).limit(20)))
+    unowned = list(
+        session.scalars(
+            select(Control.code)
+            .where(
+                Control.status == "active", Control.applicable.is_(True), Control.owner_id.is_(None)
+            )
+            .order_by(Control.code)
+        )
+    )
+    risks = dict(
+        session.execute(
+            select(Finding.risk, func.count())
+            .where(Finding.status != "closed")
+            .group_by(Finding.risk)
+        ).all()
+    )
+    totals = dict.fromkeys(RESULT_KEYS, 0) | {"total": 0}
+    for counts in by_category.values():
+        for key, value in counts.items():
+            totals[key] += value
+    return {
+        "by_category": by_category,
+        "totals": totals,
+        "heat": heat,
+        "overdue": overdue,
+        "overdue_total": overdue_total,
+        "unowned": unowned,
+        "findings_by_risk": {r.value: risks.get(r.value, 0) for r in Risk},
+    }
+
+
+def attention(session: Session, user: User, today: date) -> dict:
+    """What needs this person's attention: their checks due soon or overdue, returned checks,
+    their open findings; for admins, attestations and closures waiting for review."""
+    soon = today + timedelta(days=30)
+    result: dict = {}
+    if user.has_role(Role.MANAGER):
+        mine = (
+            select(Check)
+            .join(Control, Control.id == Check.control_id)
+            .where(Control.owner_id == user.id)
+        )
+        result["due"] = list(
+            session.scalars(
+                mine.where(
+                    Check.status == "open", Check.period_start <= today, Check.due_date <= soon
+                )
+                .order_by(Check.due_date)
+                .limit(50)
+            )
+        )
+        result["returned"] = list(
+            session.scalars(
+                mine.where(Check.status == "returned").order_by(Check.due_date).limit(50)
+            )
+        )
+        result["findings"] = list(
+            session.scalars(
+                select(Finding)
+                .where(Finding.owner_id == user.id, Finding.status == "open")
+                .order_by(Finding.due_date)
+                .limit(50)
+            )
+        )
+    if user.has_role(Role.ADMIN):
+        result["to_review"] = list(
+            session.scalars(
+                select(Check)
+                .join(Check.attestations)
+                .where(Check.status == "attested", Attestation.attester_id != user.id)
+                .order_by(Check.due_date)
+                .limit(50)
+            ).unique()
+        )
+        result["closures"] = list(
+            session.scalars(
+                select(Finding)
+                .where(Finding.status == "closure_submitted", Finding.owner_id != user.id)
+                .order_by(Finding.due_date)
+                .limit(50)
+            )
+        )
+    return result

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from auditapp.models import Department
-from auditapp.services import audit, auth, catalog, departments, users
+from auditapp.models import Check, Department, User, UserRole
+from auditapp.services import (
+    audit,
+    auth,
+    catalog,
+    checks,
+    departments,
+    evidence,
+    filetypes,
+    periods,
+    users,
+)
 
 DEPARTMENTS = [
     ("GA", "総務部", "General Affairs"),
@@ -157,3 +167,110 @@ def create(session: Session, actor, *, people: int = 30, today: date | None = No
         after={"departments": len(depts), "people": people, "owned_controls": owned},
     )
     return DemoResult(len(depts), people, password)
+
+
+# History: checks with attestations, reviews and findings -------------------------------
+
+_STATEMENTS = {
+    "effective": "手順どおり点検し、記録に不備はありませんでした。Checked as described; no issues.",
+    "deficient": "点検で記録の不備を確認しました。Records were incomplete for part of the period.",
+    "not_applicable": "当期は該当する取扱いがありませんでした。No such processing this period.",
+}
+
+
+def _pdf(text: str) -> bytes:
+    """A small, valid-looking PDF standing in for a scanned record."""
+    return f"%PDF-1.4\n% auditapp demo evidence\n% {text}\n%%EOF\n".encode()
+
+
+def history(
+    session: Session,
+    actor,
+    store,
+    *,
+    today: date,
+    years: int,
+    cfg: checks.CheckSettings,
+    retention_years: int,
+) -> dict:
+    """Give the owned controls `years` fiscal years of checks: past ones attested (mostly
+    effective, some deficient with findings, a few not applicable) and reviewed, recent
+    ones awaiting review, a couple returned, the current ones open."""
+    first_fy = periods.fiscal_year_of(today, cfg.start_month) - (years - 1)
+    start = periods.fiscal_year_bounds(first_fy, cfg.start_month)[0]
+    owned = [c for c in catalog.search(session, catalog.ControlFilter()) if c.owner_id]
+    for control in owned:
+        control.checks_from = start
+    session.flush()
+    created = checks.materialize(session, today, cfg, since=start)
+    reviewer = session.scalar(
+        select(User)
+        .join(UserRole)
+        .where(UserRole.role == "admin", User.employee_id != "ADMIN-1")
+        .order_by(User.id)
+        .limit(1)
+    ) or users.any_admin(session)
+    past = session.scalars(
+        select(Check).where(Check.period_end < today).order_by(Check.period_end, Check.id)
+    ).all()
+    counts = {"created": created, "attested": 0, "accepted": 0, "returned": 0, "findings": 0}
+    for n, check in enumerate(past):
+        owner = check.control.owner
+        roll = (n * 37 + check.control_id * 11) % 100
+        result = "deficient" if roll < 6 else "not_applicable" if roll < 10 else "effective"
+        if result == "effective" and check.control.evidence_required:
+            blob = store.put_stream([_pdf(f"{check.control.code} {check.period_key}")])
+            plan = evidence.plan_upload(
+                session,
+                owner,
+                links=[f"check:{check.id}"],
+                description=f"{check.period_key} 点検記録",
+                valid_until=None,
+                supersedes_id=None,
+                today=today,
+            )
+            evidence.record_upload(
+                session,
+                owner,
+                plan,
+                blob,
+                filetypes.BY_EXTENSION[".pdf"],
+                f"{check.control.code}_{check.period_key}.pdf",
+                retention_years=retention_years,
+                today=today,
+            )
+        finding = None
+        if result == "deficient":
+            finding = {
+                "description": "一部の記録に記入漏れがありました。Some entries were missing.",
+                "risk": ("medium", "high", "low")[n % 3],
+                "remediation_plan": "記録様式を見直し、月次で責任者が確認します。",
+                "due_date": (today + timedelta(days=20 + n % 40)).isoformat(),
+            }
+        attestation = checks.attest(
+            session,
+            owner,
+            check,
+            result=result,
+            statement=_STATEMENTS[result],
+            finding=finding,
+            today=today,
+        )
+        attested_on = min(check.period_end + timedelta(days=3 + n % 9), today)
+        attestation.attested_at = datetime.combine(attested_on, time(10, 0), tzinfo=UTC)
+        counts["attested"] += 1
+        counts["findings"] += result == "deficient"
+        if check.due_date >= today:
+            continue  # recent: awaiting review
+        returned = n % 29 == 5
+        review = checks.review(
+            session,
+            reviewer,
+            check,
+            decision="returned" if returned else "accepted",
+            comment="証跡の日付を確認してください。" if returned else None,
+        )
+        review.reviewed_at = attestation.attested_at + timedelta(days=2)
+        counts["returned" if returned else "accepted"] += 1
+    session.flush()
+    return counts

@@ -258,10 +258,11 @@ def init_app(app: Flask) -> None:
     from auditapp.web.auditlog import bp as audit_bp
     from auditapp.web.auth import bp as auth_bp
     from auditapp.web.catalog import bp as catalog_bp
+    from auditapp.web.checks import bp as checks_bp
     from auditapp.web.evidence import bp as evidence_bp
     from auditapp.web.main import bp as main_bp
 
-    for bp in (main_bp, auth_bp, catalog_bp, evidence_bp, admin_bp, audit_bp):
+    for bp in (main_bp, auth_bp, catalog_bp, checks_bp, evidence_bp, admin_bp, audit_bp):
         app.register_blueprint(bp)
     app.request_class = AuditappRequest
     app.before_request(_before_request)

@@ -16,7 +16,10 @@ from auditapp.web import today
 # (endpoint, label) in menu order; shown when the user may use the endpoint.
 NAV = [
     ("main.index", _l("Home")),
+    ("checks.dashboard_page", _l("Dashboard")),
     ("catalog.index", _l("Controls")),
+    ("checks.check_list", _l("Checks")),
+    ("checks.finding_list", _l("Findings")),
     ("evidence.library", _l("Evidence")),
     ("admin.users_list", _l("Users")),
     ("admin.departments_list", _l("Departments")),

@@ -9,7 +9,7 @@ from auditapp.extensions import db
 from auditapp.models import AuditEvent, Department, User
 from auditapp.services import catalog
 from tests.conftest import csrf_token
-from tests.factories import make_department, make_evidence, make_user
+from tests.factories import make_check_and_finding, make_department, make_evidence, make_user
 
 ROLES = ["admin", "manager", "employee", "auditor"]
 
@@ -21,8 +21,16 @@ def _sample_args(app) -> dict:
         target = make_user(db.session, roles=["employee"], department=dept)
         catalog.sync(db.session, "test", app.config["CATALOG_PATH"])
         item = make_evidence(app, db.session)
+        check, finding = make_check_and_finding(db.session, "ORG-01")
         db.session.commit()
-        return {"user_id": target.id, "dept_id": dept.id, "code": "ORG-01", "evidence_id": item.id}
+        return {
+            "user_id": target.id,
+            "dept_id": dept.id,
+            "code": "ORG-01",
+            "evidence_id": item.id,
+            "check_id": check.id,
+            "finding_id": finding.id,
+        }
 
 
 def _requests(app):

@@ -9,7 +9,7 @@ from flask_login import current_user
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.models import Role
-from auditapp.services import catalog, evidence
+from auditapp.services import catalog, checks, evidence
 from auditapp.services.catalog_files import CATEGORIES, FREQUENCIES
 from auditapp.web import today
 
@@ -57,6 +57,7 @@ def _render_control(control, errors: dict | None = None, form: dict | None = Non
         errors=errors or {},
         form=form,
         can_edit=current_user.has_role(Role.ADMIN),
+        check_history=checks.history_for_control(db.session, control),
         evidence_items=evidence.for_object(
             db.session, current_user, "control", control.code, today()
         ),

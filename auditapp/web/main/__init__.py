@@ -12,7 +12,7 @@ from auditapp import __version__
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import dashboard, users
-from auditapp.web import local_path
+from auditapp.web import local_path, today
 
 bp = Blueprint("main", __name__)
 
@@ -21,7 +21,10 @@ bp = Blueprint("main", __name__)
 def index():
     """Home: what this person can do and the organization's current state."""
     return render_template(
-        "main/index.html", summary=dashboard.home_summary(db.session, current_user)
+        "main/index.html",
+        summary=dashboard.home_summary(db.session, current_user),
+        attention=dashboard.attention(db.session, current_user, today()),
+        today=today(),
     )
 
 

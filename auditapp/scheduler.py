@@ -1,0 +1,330 @@
+"""Scheduled jobs, declared as data, and the runner that holds the one scheduler lock.
+
+Each job is a short call of services for a given day, idempotent (unique constraints
+and 'sent once' records), so `auditapp tick --today D` can run any day again or catch
+up skipped days. APScheduler 3.x job stores cannot be shared between processes and
+every gunicorn worker starting a scheduler would run every job again, so web workers
+never start one in production: `auditapp scheduler` is its own process, and only the
+holder of the database lock runs jobs (SECURITY.md item 20).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from auditapp import database
+from auditapp.extensions import db
+from auditapp.mailer import Mailer, MailError, MailSettings, Message
+from auditapp.models import JobRun, SchedulerLock
+from auditapp.models.types import utcnow
+from auditapp.services import audit, catalog_files, checks, evidence, reminders
+
+log = logging.getLogger(__name__)
+LOCK_NAME = "scheduler"
+LEASE_SECONDS = 90
+_PG_SCHEDULER_LOCK = 0x41554449545F5343
+ACTOR = "scheduler"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job: a stable id, what it does, and the call that does it for a day."""
+
+    id: str
+    title: str
+    run: Callable[[Flask, date], str]
+
+
+def _materialize(app: Flask, today: date) -> str:
+    created = checks.materialize(db.session, today, checks.CheckSettings.from_config(app.config))
+    db.session.commit()
+    return f"{created} checks created"
+
+
+def _overdue(app: Flask, today: date) -> str:
+    marked_checks, marked_findings = checks.mark_overdue(db.session, ACTOR, today)
+    db.session.commit()
+    return f"{marked_checks} checks and {marked_findings} findings newly overdue"
+
+
+def _reminders(app: Flask, today: date) -> str:
+    cfg = app.config
+    settings = reminders.ReminderSettings(preparation_lead_days=cfg["PREPARATION_LEAD_DAYS"])
+    mailer = Mailer(MailSettings.from_config(cfg, app.instance_path))
+    due = reminders.pending(db.session, today, settings)
+    messages = []
+    for item in due:
+        language = item.recipient.language or cfg["DEFAULT_LANGUAGE"]
+        subject, body = reminders.render(item, language=language, base_url=cfg["BASE_URL"])
+        messages.append((item, Message(item.recipient.email, subject, body, item.key)))
+    db.session.rollback()  # no transaction open while talking to the mail server
+    sent, failed = 0, []
+    for item, message in messages:
+        try:
+            channel = mailer.send(message)
+        except MailError as exc:
+            failed.append(f"{item.key}: {exc}")
+            continue  # not recorded: retried on the next run
+        with database.writing():
+            reminders.record_sent(db.session, item, channel)
+            db.session.commit()
+        sent += 1
+    if failed:
+        raise RuntimeError(f"{sent} sent, {len(failed)} failed (retried next run): {failed[0]}")
+    return f"{sent} reminders sent"
+
+
+def _evidence_retention(app: Flask, today: date) -> str:
+    purged = evidence.mark_purged(db.session, ACTOR, today)
+    db.session.commit()
+    deleted = evidence.delete_unreferenced(
+        db.session, app.extensions["evidence_store"], [sha for _id, sha in purged]
+    )
+    return f"{len(purged)} evidence items purged, {deleted} files deleted"
+
+
+def _cleanup_uploads(app: Flask, today: date) -> str:
+    removed = app.extensions["evidence_store"].cleanup_temp(older_than_seconds=24 * 3600)
+    return f"{removed} abandoned upload files removed"
+
+
+JOBS: list[Job] = [
+    Job("materialize_checks", "Create the checks of the current and next period", _materialize),
+    Job("mark_overdue", "Mark overdue checks and findings", _overdue),
+    Job("send_reminders", "Send due reminders", _reminders),
+    Job("evidence_retention", "Purge withdrawn evidence past retention", _evidence_retention),
+    Job("cleanup_uploads", "Remove abandoned upload files", _cleanup_uploads),
+]
+
+
+def register_job(job: Job) -> None:
+    """Add a job (other domains, e.g. training, add theirs); ids are unique."""
+    if any(j.id == job.id for j in JOBS):
+        raise ValueError(f"job id {job.id!r} already registered")
+    JOBS.append(job)
+
+
+@dataclass
+class JobOutcome:
+    """What one job did in a tick."""
+
+    job_id: str
+    ok: bool
+    message: str
+
+
+def run_tick(app: Flask, today: date) -> list[JobOutcome]:
+    """Run every job once for `today`, each in its own transaction; a failing job does not
+    stop the others. Inside an app context."""
+    outcomes = []
+    db.session.info[audit.META_KEY] = {"client_addr": "scheduler", "request_id": None}
+    for job in JOBS:
+        with database.writing():
+            run = JobRun(job_id=job.id, run_for=today, started_at=utcnow())
+            db.session.add(run)
+            db.session.commit()
+            run_id = run.id
+            try:
+                message = job.run(app, today)
+                ok = True
+            except Exception as exc:  # noqa: BLE001 (recorded and reported; next job runs)
+                db.session.rollback()
+                log.exception("job %s failed", job.id)
+                message, ok = f"{type(exc).__name__}: {exc}", False
+            db.session.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id)
+                .values(finished_at=utcnow(), ok=ok, message=message[:2000])
+            )
+            db.session.commit()
+        outcomes.append(JobOutcome(job.id, ok, message))
+    return outcomes
+
+
+def last_successful_tick(session) -> JobRun | None:
+    """The newest job run that succeeded (for doctor and the admin's view)."""
+    return session.scalar(
+        select(JobRun).where(JobRun.ok.is_(True)).order_by(JobRun.finished_at.desc()).limit(1)
+    )
+
+
+# The lock ---------------------------------------------------------------------------
+
+
+def holder_name(kind: str = "scheduler") -> str:
+    """Who holds the lock: process kind, host and pid."""
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
+
+
+def acquire_lease(holder: str, seconds: int = LEASE_SECONDS) -> bool:
+    """Take or renew the scheduler lease; False when another live holder has it."""
+    now = utcnow()
+    until = now + timedelta(seconds=seconds)
+    with database.writing():
+        moved = db.session.execute(
+            update(SchedulerLock)
+            .where(
+                SchedulerLock.name == LOCK_NAME,
+                (SchedulerLock.holder == holder) | (SchedulerLock.lease_until < now),
+            )
+            .values(holder=holder, lease_until=until)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not moved:
+            if db.session.get(SchedulerLock, LOCK_NAME) is not None:
+                db.session.rollback()
+                return False
+            db.session.add(
+                SchedulerLock(name=LOCK_NAME, holder=holder, lease_until=until, acquired_at=now)
+            )
+            try:
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()
+                return False
+            return True
+        db.session.commit()
+    return True
+
+
+def release_lease(holder: str) -> None:
+    """Give the lease up (only if we hold it)."""
+    with database.writing():
+        db.session.execute(
+            update(SchedulerLock)
+            .where(SchedulerLock.name == LOCK_NAME, SchedulerLock.holder == holder)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+
+def current_holder(session) -> SchedulerLock | None:
+    """The lease row (holder and expiry), if any."""
+    return session.get(SchedulerLock, LOCK_NAME)
+
+
+class PostgresLock:
+    """A session-level advisory lock held on a dedicated connection for the process life."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.conn = None
+
+    def try_acquire(self) -> bool:
+        if self.conn is None:
+            self.conn = self.engine.connect()
+        got = self.conn.execute(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_SCHEDULER_LOCK}
+        ).scalar()
+        self.conn.commit()
+        return bool(got)
+
+    def release(self) -> None:
+        if self.conn is not None:
+            self.conn.close()  # closing the session releases the advisory lock
+            self.conn = None
+
+
+# The runner -------------------------------------------------------------------------
+
+
+def today_in(app: Flask) -> date:
+    """Today in the configured zone."""
+    return datetime.now(ZoneInfo(app.config["TIMEZONE"])).date()
+
+
+def check_catalog(app: Flask) -> list[str]:
+    """Problems that stop scheduling: an invalid catalog (listed as file:line messages)."""
+    loaded = catalog_files.load_catalog(app.config["CATALOG_PATH"])
+    return [str(e) for e in loaded.errors]
+
+
+def start_in_process(app: Flask) -> Runner:
+    """The single-process set-up (`make run`): a background scheduler inside the web
+    process. Never used with several workers (SCHEDULER_IN_PROCESS stays off there)."""
+    runner = Runner(app, kind="in-process")
+    runner.scheduler(blocking=False).start()
+    return runner
+
+
+class Runner:
+    """Runs the daily tick while holding the lock; stands by while another process does."""
+
+    def __init__(self, app: Flask, kind: str = "scheduler"):
+        self.app = app
+        self.holder = holder_name(kind)
+        self.pg_lock = None
+        self.holding = False
+        self._lock = threading.Lock()
+
+    def keep_lock(self) -> bool:
+        """Acquire or renew the lock; returns whether this process may run jobs."""
+        with self.app.app_context(), self._lock:
+            if db.engine.dialect.name == "postgresql":
+                if self.pg_lock is None:
+                    self.pg_lock = PostgresLock(db.engine)
+                if not self.holding and not self.pg_lock.try_acquire():
+                    return False
+            was = self.holding
+            self.holding = acquire_lease(self.holder)
+            if self.holding and not was:
+                log.info("scheduler lock acquired by %s", self.holder)
+            return self.holding
+
+    def tick(self, today: date | None = None) -> list[JobOutcome]:
+        """Run the jobs for today if this process holds the lock."""
+        if not self.keep_lock():
+            log.info("another scheduler holds the lock; standing by")
+            return []
+        with self.app.app_context():
+            return run_tick(self.app, today or today_in(self.app))
+
+    def stop(self) -> None:
+        with self.app.app_context():
+            if self.holding:
+                release_lease(self.holder)
+            if self.pg_lock is not None:
+                self.pg_lock.release()
+            db.session.remove()
+
+    def scheduler(self, blocking: bool):
+        """An APScheduler with the daily tick and the lock renewal."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.triggers.cron import CronTrigger
+
+        zone = ZoneInfo(self.app.config["TIMEZONE"])
+        hour, minute = (int(x) for x in self.app.config["SCHEDULER_DAILY_AT"].split(":"))
+        cls = BlockingScheduler if blocking else BackgroundScheduler
+        sched = cls(
+            timezone=zone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600},
+        )
+        sched.add_job(
+            self.tick,
+            CronTrigger(hour=hour, minute=minute, timezone=zone),
+            id="daily_tick",
+            replace_existing=True,
+        )
+        sched.add_job(
+            self.keep_lock,
+            "interval",
+            seconds=LEASE_SECONDS // 3,
+            id="lock_renewal",
+            replace_existing=True,
+        )
+        # Catch up at start: today's jobs may have been missed while nothing ran.
+        sched.add_job(self.tick, id="startup_tick", replace_existing=True)
+        return sched

@@ -1,0 +1,679 @@
+"""Periodic checks: generation exactly once per control and period, attestation by the
+owner, review by an admin, findings and their closure, overdue marking, lists.
+
+Concurrency: generation relies on UNIQUE(control_id, period_key) and inserts only
+what is missing, ignoring conflicts, so two processes generating at once create nothing
+twice. Submissions and reviews move a check's status with a conditional UPDATE, so of
+two concurrent submissions exactly one wins and the other gets a Conflict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import String, and_, cast, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from auditapp.errors import Conflict, Forbidden, InvalidInput, NotFound
+from auditapp.models import (
+    Attestation,
+    Check,
+    CheckStatus,
+    Control,
+    ControlStatus,
+    Decision,
+    Evidence,
+    EvidenceLink,
+    EvidenceStatus,
+    Finding,
+    FindingStatus,
+    Result,
+    Review,
+    Risk,
+    Role,
+    User,
+)
+from auditapp.models.types import utcnow
+from auditapp.services import audit, evidence, inputs, periods
+
+MAX_STATEMENT = 4000
+MAX_TEXT = 4000
+OPEN_STATES = (CheckStatus.OPEN.value, CheckStatus.RETURNED.value)
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """The configuration the check logic needs, as plain values."""
+
+    start_month: int = 4
+    grace_days: int = 14
+
+    @classmethod
+    def from_config(cls, config) -> CheckSettings:
+        return cls(
+            start_month=int(config["FISCAL_YEAR_START_MONTH"]), grace_days=int(config["GRACE_DAYS"])
+        )
+
+
+# Evidence can be attached to checks and findings ---------------------------------------
+
+
+def _check_target(session: Session, object_id: str) -> evidence.LinkTarget | None:
+    check = session.get(Check, int(object_id)) if object_id.isdigit() else None
+    if check is None:
+        return None
+    owners = {check.control.owner_id} if check.control.owner_id else set()
+    label = f"{check.control.code} {check.period_key}"
+    return evidence.LinkTarget("check", str(check.id), label, frozenset(owners))
+
+
+def _check_owned_by(user_id: int):
+    owned = (
+        select(cast(Check.id, String))
+        .join(Control, Control.id == Check.control_id)
+        .where(Control.owner_id == user_id)
+    )
+    return and_(EvidenceLink.object_type == "check", EvidenceLink.object_id.in_(owned))
+
+
+def _finding_target(session: Session, object_id: str) -> evidence.LinkTarget | None:
+    finding = session.get(Finding, int(object_id)) if object_id.isdigit() else None
+    if finding is None:
+        return None
+    owners = {finding.owner_id} | (
+        {finding.control.owner_id} if finding.control.owner_id else set()
+    )
+    return evidence.LinkTarget(
+        "finding", str(finding.id), f"{finding.control.code} #{finding.id}", frozenset(owners)
+    )
+
+
+def _finding_owned_by(user_id: int):
+    owned = select(cast(Finding.id, String)).where(Finding.owner_id == user_id)
+    return and_(EvidenceLink.object_type == "finding", EvidenceLink.object_id.in_(owned))
+
+
+evidence.register_link_type("check", _check_target, _check_owned_by)
+evidence.register_link_type("finding", _finding_target, _finding_owned_by)
+
+
+# Figures recorded with an attestation (the training issue adds completion rates) -------
+
+FigureProvider = Callable[[Session, Control, date], dict | None]
+_FIGURES: list[FigureProvider] = []
+
+
+def register_figures(provider: FigureProvider) -> None:
+    """Add a provider of live figures shown on check pages and recorded when attesting."""
+    _FIGURES.append(provider)
+
+
+def figures_for(session: Session, control: Control, today: date) -> dict:
+    """The live figures for a control (empty when no provider has any)."""
+    result: dict = {}
+    for provider in _FIGURES:
+        result.update(provider(session, control, today) or {})
+    return result
+
+
+# Generation ------------------------------------------------------------------------------
+
+
+def _eligible_controls(session: Session) -> list[Control]:
+    return list(
+        session.scalars(
+            select(Control)
+            .where(
+                Control.status == ControlStatus.ACTIVE.value,
+                Control.applicable.is_(True),
+                Control.owner_id.is_not(None),
+            )
+            .order_by(Control.id)
+        )
+    )
+
+
+def materialize(
+    session: Session, today: date, cfg: CheckSettings, since: date | None = None
+) -> int:
+    """Create the missing checks up to the next period for every applicable, owned, active
+    control; returns how many were created. Safe to run any number of times.
+
+    Periods start no earlier than the previous fiscal year (so missed runs are caught up)
+    and not before the control was first owned.
+    """
+    if since is None:
+        since = periods.fiscal_year_bounds(
+            periods.fiscal_year_of(today, cfg.start_month) - 1, cfg.start_month
+        )[0]
+    controls = _eligible_controls(session)
+    if not controls:
+        return 0
+    existing = set(
+        session.execute(
+            select(Check.control_id, Check.period_key).where(Check.period_end >= since)
+        ).all()
+    )
+    rows = []
+    for control in controls:
+        frequency = control.effective_frequency
+        first_day = max(since, control.checks_from or since)
+        period = periods.period_for(first_day, frequency, cfg.start_month)
+        last = periods.next_period(
+            periods.period_for(today, frequency, cfg.start_month), cfg.start_month
+        )
+        while period.start <= last.start:
+            if (control.id, period.key) not in existing:
+                rows.append(
+                    {
+                        "control_id": control.id,
+                        "period_key": period.key,
+                        "period_start": period.start,
+                        "period_end": period.end,
+                        "due_date": periods.due_date(period, cfg.grace_days),
+                        "fiscal_year": period.fiscal_year,
+                        "frequency": frequency,
+                        "control_version": control.version,
+                        "control_content_hash": control.content_hash,
+                        "status": CheckStatus.OPEN.value,
+                        "created_at": utcnow(),
+                    }
+                )
+            period = periods.next_period(period, cfg.start_month)
+    return _insert_ignoring_duplicates(session, rows)
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict], chunk: int = 500) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING in chunks; returns the rows actually inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    created = 0
+    for i in range(0, len(rows), chunk):
+        stmt = (
+            insert(Check)
+            .values(rows[i : i + chunk])
+            .on_conflict_do_nothing(index_elements=["control_id", "period_key"])
+        )
+        created += session.execute(stmt).rowcount or 0
+    return created
+
+
+def mark_overdue(session: Session, actor, today: date) -> tuple[int, int]:
+    """Mark checks and findings that passed their due date (once); returns both counts."""
+    checks = (
+        session.execute(
+            update(Check)
+            .where(
+                Check.status.in_(OPEN_STATES),
+                Check.due_date < today,
+                Check.overdue_marked_on.is_(None),
+            )
+            .values(overdue_marked_on=today)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+    findings = (
+        session.execute(
+            update(Finding)
+            .where(
+                Finding.status == FindingStatus.OPEN.value,
+                Finding.due_date < today,
+                Finding.overdue_marked_on.is_(None),
+            )
+            .values(overdue_marked_on=today)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+    if checks or findings:
+        audit.record(
+            session,
+            actor=actor,
+            action="check.overdue",
+            object_type="check",
+            after={"day": today, "checks": checks, "findings": findings},
+        )
+    return checks, findings
+
+
+# Access ------------------------------------------------------------------------------
+
+
+def _is_user(actor) -> bool:
+    return isinstance(actor, User)
+
+
+def can_view_check(actor, check: Check) -> bool:
+    """Admins and auditors see every check; a manager the checks of controls they own."""
+    if not _is_user(actor) or actor.has_role(Role.ADMIN, Role.AUDITOR):
+        return True
+    return check.control.owner_id == actor.id
+
+
+def get_check(session: Session, actor, check_id: int) -> Check:
+    """A check the actor may see, or NotFound (also when it exists but is not theirs)."""
+    check = session.get(Check, check_id)
+    if check is None or not can_view_check(actor, check):
+        raise NotFound(_l("No such check."))
+    return check
+
+
+def can_view_finding(actor, finding: Finding) -> bool:
+    """Admins and auditors see all findings; owners see theirs and their controls'."""
+    if not _is_user(actor) or actor.has_role(Role.ADMIN, Role.AUDITOR):
+        return True
+    return actor.id in (finding.owner_id, finding.control.owner_id)
+
+
+def get_finding(session: Session, actor, finding_id: int) -> Finding:
+    """A finding the actor may see, or NotFound."""
+    finding = session.get(Finding, finding_id)
+    if finding is None or not can_view_finding(actor, finding):
+        raise NotFound(_l("No such finding."))
+    return finding
+
+
+# Attestation and review ---------------------------------------------------------------
+
+
+def attached_evidence(session: Session, object_type: str, object_id: int) -> list[Evidence]:
+    """Current, active evidence linked to a check or finding."""
+    return list(
+        session.scalars(
+            select(Evidence)
+            .join(EvidenceLink)
+            .where(
+                EvidenceLink.object_type == object_type,
+                EvidenceLink.object_id == str(object_id),
+                Evidence.status == EvidenceStatus.ACTIVE.value,
+                Evidence.superseded_at.is_(None),
+            )
+            .order_by(Evidence.id)
+        )
+    )
+
+
+def _finding_fields(data: dict, today: date) -> dict:
+    errors: dict = {}
+    values: dict = {}
+    for field, limit in (("description", MAX_TEXT), ("remediation_plan", MAX_TEXT)):
+        try:
+            values[field] = inputs.text(data.get(field), field, max_len=limit)
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+    risk = (data.get("risk") or "").strip().lower()
+    if risk not in {r.value for r in Risk}:
+        errors["risk"] = _l("choose low, medium, high or critical")
+    values["risk"] = risk
+    try:
+        due = inputs.parse_date(data.get("due_date"), "due_date", required=True)
+        if due is not None and due < today:
+            errors["due_date"] = _l("must not be in the past")
+        values["due_date"] = due
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    return values
+
+
+def attest(
+    session: Session,
+    actor: User,
+    check: Check,
+    *,
+    result: str,
+    statement: str | None,
+    finding: dict | None,
+    today: date,
+) -> Attestation:
+    """The owner attests a check: effective, deficient (opens a finding) or not applicable.
+
+    The attestation is locked once submitted: it keeps the attester's name, the time and
+    the SHA-256 of each attached evidence item, and only a return lets a new one follow.
+    """
+    if check.control.owner_id != actor.id:
+        raise NotFound(_l("No such check."))
+    if check.status not in OPEN_STATES:
+        raise Conflict(_l("This check has already been attested."))
+    if today < check.period_start:
+        raise InvalidInput(
+            _l("This check opens on %(day)s.", day=check.period_start.isoformat()),
+            {"result": _l("the period has not started")},
+        )
+    errors: dict = {}
+    if result not in {r.value for r in Result}:
+        errors["result"] = _l("choose effective, deficient or not applicable")
+    try:
+        text = inputs.text(statement, "statement", max_len=MAX_STATEMENT)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+        text = None
+    items = attached_evidence(session, "check", check.id)
+    if result == Result.EFFECTIVE and check.control.evidence_required and not items:
+        errors["evidence"] = _l(
+            "this control needs evidence for an effective result; attach it first"
+        )
+    finding_values = None
+    if result == Result.DEFICIENT:
+        try:
+            finding_values = _finding_fields(finding or {}, today)
+        except InvalidInput as exc:
+            errors.update({f"finding_{k}": v for k, v in exc.errors.items()})
+    if errors:
+        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    moved = session.execute(
+        update(Check)
+        .where(Check.id == check.id, Check.status.in_(OPEN_STATES))
+        .values(status=CheckStatus.ATTESTED.value)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        raise Conflict(_l("Someone else attested this check a moment ago; reload to see it."))
+    figures = figures_for(session, check.control, today)
+    attestation = Attestation(
+        check_id=check.id,
+        sequence=len(check.attestations) + 1,
+        attester_id=actor.id,
+        attester_name=audit.actor_label(actor),
+        result=result,
+        statement=text,
+        attested_at=utcnow(),
+        evidence_json=json.dumps(
+            [{"id": e.id, "sha256": e.sha256, "filename": e.filename} for e in items],
+            ensure_ascii=False,
+        ),
+        figures_json=json.dumps(figures, ensure_ascii=False, default=str) if figures else None,
+    )
+    session.add(attestation)
+    session.flush()
+    session.refresh(check)
+    audit.record(
+        session,
+        actor=actor,
+        action="check.attest",
+        object_type="check",
+        object_id=check.id,
+        after={
+            "result": result,
+            "statement": text,
+            "evidence": [e.sha256 for e in items],
+            "figures": figures,
+        },
+    )
+    if finding_values is not None:
+        open_finding(session, actor, check.control, check, finding_values)
+    return attestation
+
+
+def review(
+    session: Session, actor: User, check: Check, *, decision: str, comment: str | None
+) -> Review:
+    """An admin accepts or returns an attested check; never the attester."""
+    attestation = check.current_attestation
+    if check.status != CheckStatus.ATTESTED or attestation is None:
+        raise Conflict(_l("Only an attested check can be reviewed."))
+    if attestation.attester_id == actor.id:
+        raise Forbidden(_l("You cannot review your own attestation."))
+    errors: dict = {}
+    if decision not in {d.value for d in Decision}:
+        errors["decision"] = _l("choose accept or return")
+    try:
+        text = inputs.text(
+            comment, "comment", max_len=MAX_TEXT, required=decision == Decision.RETURNED
+        )
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+        text = None
+    if errors:
+        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    new_status = (
+        CheckStatus.ACCEPTED if decision == Decision.ACCEPTED else CheckStatus.RETURNED
+    ).value
+    moved = session.execute(
+        update(Check)
+        .where(Check.id == check.id, Check.status == CheckStatus.ATTESTED.value)
+        .values(status=new_status)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        raise Conflict(_l("Someone else reviewed this check a moment ago; reload to see it."))
+    row = Review(
+        check_id=check.id,
+        attestation_id=attestation.id,
+        reviewer_id=actor.id,
+        reviewer_name=audit.actor_label(actor),
+        decision=decision,
+        comment=text,
+        reviewed_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    session.refresh(check)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"check.{decision}",
+        object_type="check",
+        object_id=check.id,
+        after={"decision": decision, "comment": text, "attestation": attestation.id},
+    )
+    return row
+
+
+# Findings -----------------------------------------------------------------------------
+
+
+def open_finding(
+    session: Session, actor, control: Control, check: Check | None, values: dict
+) -> Finding:
+    """Open a finding for a control (from a deficient check); its owner is the control's."""
+    finding = Finding(
+        control_id=control.id,
+        check_id=check.id if check else None,
+        owner_id=control.owner_id or actor.id,
+        status=FindingStatus.OPEN.value,
+        created_by_id=actor.id if _is_user(actor) else None,
+        **values,
+    )
+    session.add(finding)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="finding.open",
+        object_type="finding",
+        object_id=finding.id,
+        after=values | {"control": control.code, "check": check.id if check else None},
+    )
+    return finding
+
+
+def submit_closure(session: Session, actor: User, finding: Finding, note: str | None) -> Finding:
+    """The owner asks to close a finding: a note and evidence are required."""
+    if actor.id not in (finding.owner_id, finding.control.owner_id):
+        raise NotFound(_l("No such finding."))
+    if finding.status != FindingStatus.OPEN:
+        raise Conflict(_l("This finding is not open."))
+    errors: dict = {}
+    try:
+        text = inputs.text(note, "closing_note", max_len=MAX_TEXT)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+        text = None
+    items = attached_evidence(session, "finding", finding.id)
+    if not items:
+        errors["evidence"] = _l("attach evidence of the fix before asking to close")
+    if errors:
+        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    finding.status = FindingStatus.CLOSURE_SUBMITTED.value
+    finding.closing_note = text
+    finding.closure_submitted_at = utcnow()
+    finding.closure_evidence_json = json.dumps(
+        [{"id": e.id, "sha256": e.sha256, "filename": e.filename} for e in items],
+        ensure_ascii=False,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="finding.closure_submitted",
+        object_type="finding",
+        object_id=finding.id,
+        after={"note": text, "evidence": [e.sha256 for e in items]},
+    )
+    return finding
+
+
+def review_closure(
+    session: Session, actor: User, finding: Finding, *, decision: str, comment: str | None
+) -> Finding:
+    """An admin (not the one who asked) closes a finding or sends it back."""
+    if finding.status != FindingStatus.CLOSURE_SUBMITTED:
+        raise Conflict(_l("No closure is waiting for review."))
+    if actor.id == finding.owner_id:
+        raise Forbidden(_l("You cannot review your own closure."))
+    if decision not in {d.value for d in Decision}:
+        raise inputs.fail("decision", _l("choose accept or return"))
+    text = inputs.text(comment, "comment", max_len=MAX_TEXT, required=decision == Decision.RETURNED)
+    finding.reviewer_id = actor.id
+    finding.review_comment = text
+    finding.reviewed_at = utcnow()
+    if decision == Decision.ACCEPTED:
+        finding.status = FindingStatus.CLOSED.value
+        finding.closed_at = utcnow()
+    else:
+        finding.status = FindingStatus.OPEN.value
+    audit.record(
+        session,
+        actor=actor,
+        action=f"finding.closure_{decision}",
+        object_type="finding",
+        object_id=finding.id,
+        after={"decision": decision, "comment": text},
+    )
+    return finding
+
+
+# Lists ------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckFilter:
+    """Filters for check lists; all optional."""
+
+    fiscal_year: int | None = None
+    status: str = ""  # open, attested, accepted, returned, overdue
+    owner_id: int | None = None
+    category: str = ""
+    control_code: str = ""
+    period_key: str = ""
+    due_before: date | None = None
+
+
+def _check_query(actor, flt: CheckFilter, today: date):
+    stmt = select(Check).join(Control, Control.id == Check.control_id)
+    if _is_user(actor) and not actor.has_role(Role.ADMIN, Role.AUDITOR):
+        stmt = stmt.where(Control.owner_id == actor.id)
+    if flt.fiscal_year:
+        stmt = stmt.where(Check.fiscal_year == flt.fiscal_year)
+    if flt.status == "overdue":
+        stmt = stmt.where(Check.status.in_(OPEN_STATES), Check.due_date < today)
+    elif flt.status:
+        stmt = stmt.where(Check.status == flt.status)
+    if flt.owner_id:
+        stmt = stmt.where(Control.owner_id == flt.owner_id)
+    if flt.category:
+        stmt = stmt.where(Control.category == flt.category)
+    if flt.control_code:
+        stmt = stmt.where(Control.code == flt.control_code.upper())
+    if flt.period_key:
+        stmt = stmt.where(Check.period_key == flt.period_key)
+    if flt.due_before:
+        stmt = stmt.where(Check.due_date <= flt.due_before)
+    return stmt
+
+
+def search(
+    session: Session, actor, flt: CheckFilter, today: date, page: int = 1, page_size: int = 50
+) -> tuple[list[Check], int]:
+    """One page of checks the actor may see (by due date, then control), and the total."""
+    stmt = _check_query(actor, flt, today)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (
+        session.scalars(
+            stmt.order_by(Check.due_date, Control.code)
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+        .unique()
+        .all()
+    )
+    return list(rows), total
+
+
+def iter_checks(session: Session, actor, flt: CheckFilter, today: date, batch: int = 2000):
+    """Every matching check, streamed in batches (for CSV output and exports)."""
+    stmt = _check_query(actor, flt, today).order_by(Check.due_date, Control.code)
+    yield from session.scalars(stmt.execution_options(yield_per=batch))
+
+
+def findings_of_check(session: Session, check: Check) -> list[Finding]:
+    """The findings opened from a check."""
+    return list(
+        session.scalars(select(Finding).where(Finding.check_id == check.id).order_by(Finding.id))
+    )
+
+
+def history_for_control(session: Session, control: Control, limit: int = 100) -> list[Check]:
+    """A control's checks, newest period first."""
+    return list(
+        session.scalars(
+            select(Check)
+            .where(Check.control_id == control.id)
+            .order_by(Check.period_start.desc())
+            .limit(limit)
+        )
+    )
+
+
+@dataclass
+class FindingFilter:
+    """Filters for the findings list."""
+
+    status: str = ""  # open, closure_submitted, closed, overdue
+    risk: str = ""
+    owner_id: int | None = None
+
+
+def search_findings(
+    session: Session, actor, flt: FindingFilter, today: date, page: int = 1, page_size: int = 50
+) -> tuple[list[Finding], int]:
+    """One page of findings the actor may see, most urgent first."""
+    stmt = select(Finding).join(Control, Control.id == Finding.control_id)
+    if _is_user(actor) and not actor.has_role(Role.ADMIN, Role.AUDITOR):
+        stmt = stmt.where(or_(Finding.owner_id == actor.id, Control.owner_id == actor.id))
+    if flt.status == "overdue":
+        stmt = stmt.where(Finding.status == FindingStatus.OPEN.value, Finding.due_date < today)
+    elif flt.status:
+        stmt = stmt.where(Finding.status == flt.status)
+    if flt.risk:
+        stmt = stmt.where(Finding.risk == flt.risk)
+    if flt.owner_id:
+        stmt = stmt.where(Finding.owner_id == flt.owner_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (
+        session.scalars(
+            stmt.order_by(Finding.due_date, Finding.id)
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+        .unique()
+        .all()
+    )
+    return list(rows), total

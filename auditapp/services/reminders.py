@@ -1,0 +1,216 @@
+"""Reminders: which messages are due today, in each recipient's language, sent once.
+
+Kinds: preparation notice (a lead before the period ends), due in 3 days, due today,
+overdue (weekly), returned for rework, finding due, finding overdue (weekly). Each is
+sent at most once per object, recipient and cycle (a Notification row, written only
+after the message went out), so a failed send is retried on the next run and a
+successful one is never repeated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auditapp.models import Check, CheckStatus, Finding, FindingStatus, Notification, User
+from auditapp.services.checks import OPEN_STATES
+
+
+@dataclass(frozen=True)
+class ReminderSettings:
+    """How early and how often to remind."""
+
+    preparation_lead_days: int = 14
+    due_soon_days: int = 3
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One message to send (not yet sent)."""
+
+    kind: str
+    object_type: str
+    object_id: int
+    recipient: User
+    cycle: str
+    check: Check | None = None
+    finding: Finding | None = None
+
+    @property
+    def key(self) -> str:
+        """A stable identity of this message (for Message-ID and de-duplication)."""
+        return f"{self.kind}:{self.object_type}:{self.object_id}:{self.recipient.id}:{self.cycle}"
+
+
+def _week(today: date, due: date) -> str:
+    """The overdue week: w0 for the 7 days after the due date, w1 for the next 7, ..."""
+    return f"w{((today - due).days - 1) // 7}"
+
+
+def _check_reminders(check: Check, today: date, cfg: ReminderSettings) -> list[tuple[str, str]]:
+    """(kind, cycle) of every reminder this check calls for today."""
+    due = check.due_date
+    found = []
+    if check.status == CheckStatus.RETURNED and check.reviews:
+        found.append(("returned", f"review{check.reviews[-1].id}"))
+    if check.period_start <= today <= due and today >= check.period_end - timedelta(
+        days=cfg.preparation_lead_days
+    ):
+        found.append(("preparation", check.period_key))
+    if due - timedelta(days=cfg.due_soon_days) <= today < due:
+        found.append(("due_soon", due.isoformat()))
+    if today == due:
+        found.append(("due_today", due.isoformat()))
+    if today > due:
+        found.append(("overdue", _week(today, due)))
+    return found
+
+
+def pending(session: Session, today: date, cfg: ReminderSettings) -> list[Reminder]:
+    """Every reminder due today that has not been sent yet."""
+    horizon = today + timedelta(days=cfg.preparation_lead_days)
+    checks = (
+        session.scalars(
+            select(Check).where(
+                Check.status.in_(OPEN_STATES),
+                Check.period_end <= horizon,
+                Check.period_start <= today,
+            )
+        )
+        .unique()
+        .all()
+    )
+    findings = (
+        session.scalars(
+            select(Finding).where(
+                Finding.status == FindingStatus.OPEN.value,
+                Finding.due_date <= today + timedelta(days=cfg.due_soon_days),
+            )
+        )
+        .unique()
+        .all()
+    )
+    candidates: list[Reminder] = []
+    for check in checks:
+        owner = check.control.owner
+        if owner is None or not owner.active:
+            continue
+        for kind, cycle in _check_reminders(check, today, cfg):
+            candidates.append(Reminder(kind, "check", check.id, owner, cycle, check=check))
+    for finding in findings:
+        owner = finding.owner
+        if not owner.active:
+            continue
+        if today > finding.due_date:
+            kind, cycle = "finding_overdue", _week(today, finding.due_date)
+        else:
+            kind, cycle = "finding_due", finding.due_date.isoformat()
+        candidates.append(Reminder(kind, "finding", finding.id, owner, cycle, finding=finding))
+    if not candidates:
+        return []
+    sent = set()
+    ids = {(c.object_type, str(c.object_id)) for c in candidates}
+    for object_type in {t for t, _i in ids}:
+        object_ids = sorted(i for t, i in ids if t == object_type)
+        for start in range(0, len(object_ids), 900):
+            sent.update(
+                session.execute(
+                    select(
+                        Notification.kind,
+                        Notification.object_type,
+                        Notification.object_id,
+                        Notification.recipient_id,
+                        Notification.cycle,
+                    ).where(
+                        Notification.object_type == object_type,
+                        Notification.object_id.in_(object_ids[start : start + 900]),
+                    )
+                ).all()
+            )
+    return [
+        c
+        for c in candidates
+        if (c.kind, c.object_type, str(c.object_id), c.recipient.id, c.cycle) not in sent
+    ]
+
+
+def record_sent(session: Session, reminder: Reminder, channel: str) -> None:
+    """Remember that a reminder went out (so it is never sent again)."""
+    session.add(
+        Notification(
+            kind=reminder.kind,
+            object_type=reminder.object_type,
+            object_id=str(reminder.object_id),
+            recipient_id=reminder.recipient.id,
+            cycle=reminder.cycle,
+            channel=channel[:200],
+        )
+    )
+    session.flush()
+
+
+def render(reminder: Reminder, *, language: str, base_url: str) -> tuple[str, str]:
+    """Subject and body of a reminder in the given language (needs an app context)."""
+    base = base_url.rstrip("/")
+    with force_locale(language):
+        if reminder.check is not None:
+            check = reminder.check
+            control = check.control
+            title = control.title("en" if language == "en" else "ja")
+            url = f"{base}/checks/{check.id}"
+            facts = {
+                "code": control.code,
+                "title": title,
+                "period": check.period_key,
+                "due": check.due_date.isoformat(),
+            }
+            subject = {
+                "preparation": _("[auditapp] Check coming up: %(code)s %(period)s", **facts),
+                "due_soon": _("[auditapp] Due in 3 days: %(code)s %(period)s", **facts),
+                "due_today": _("[auditapp] Due today: %(code)s %(period)s", **facts),
+                "overdue": _("[auditapp] Overdue: %(code)s %(period)s", **facts),
+                "returned": _("[auditapp] Returned for rework: %(code)s %(period)s", **facts),
+            }[reminder.kind]
+            lines = [
+                _("Control: %(code)s %(title)s", **facts),
+                _("Period: %(period)s", **facts),
+                _("Due date: %(due)s", **facts),
+            ]
+            if reminder.kind == "returned" and check.reviews:
+                lines.append(
+                    _("Reviewer's comment: %(comment)s", comment=check.reviews[-1].comment or "")
+                )
+        else:
+            finding = reminder.finding
+            url = f"{base}/findings/{finding.id}"
+            facts = {
+                "code": finding.control.code,
+                "id": finding.id,
+                "due": finding.due_date.isoformat(),
+            }
+            subject = {
+                "finding_due": _("[auditapp] Finding due soon: %(code)s #%(id)s", **facts),
+                "finding_overdue": _("[auditapp] Finding overdue: %(code)s #%(id)s", **facts),
+            }[reminder.kind]
+            lines = [
+                _("Finding #%(id)s for %(code)s", **facts),
+                _("Due date: %(due)s", **facts),
+                finding.description,
+            ]
+        body = "\n".join(
+            [
+                _("Dear %(name)s,", name=reminder.recipient.name),
+                "",
+                *lines,
+                "",
+                _("Open it here: %(url)s", url=url),
+                "",
+                _("This message was sent by auditapp. Please do not reply."),
+            ]
+        )
+    return subject, body
