@@ -233,7 +233,11 @@ class PostgresLock:
 
     def release(self) -> None:
         if self.conn is not None:
-            self.conn.close()  # closing the session releases the advisory lock
+            # The pool keeps the server session alive after close(), so unlock explicitly
+            # (a process that dies loses the session and with it the lock).
+            self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_SCHEDULER_LOCK})
+            self.conn.commit()
+            self.conn.close()
             self.conn = None
 
 

@@ -439,6 +439,7 @@ def bench(size_mib: int, work: Path) -> None:
                 f"127.0.0.1:{port}",
                 "--timeout",
                 "600",
+                "--no-control-socket",  # else one is made under ~/.gunicorn
                 "auditapp:create_app()",
             ],
             env=env,

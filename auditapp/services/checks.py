@@ -198,8 +198,10 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict], chunk: int =
             insert(Check)
             .values(rows[i : i + chunk])
             .on_conflict_do_nothing(index_elements=["control_id", "period_key"])
+            .returning(Check.id)
         )
-        created += session.execute(stmt).rowcount or 0
+        # RETURNING lists only the rows inserted (rowcount is not reliable for this).
+        created += len(session.execute(stmt).all())
     return created
 
 
