@@ -106,7 +106,7 @@ def checks_overview(session: Session, fiscal_year: int, today: date, start_month
             Check.period_end,
             Check.status,
             result_of.c.result,
-            Check.due_date < today,
+            Check.due_date,
             func.count(),
         )
         .join(Control, Control.id == Check.control_id)
@@ -117,7 +117,7 @@ def checks_overview(session: Session, fiscal_year: int, today: date, start_month
             Check.period_end,
             Check.status,
             result_of.c.result,
-            Check.due_date < today,
+            Check.due_date,
         )
     ).all()
     fy_start = periods.fiscal_year_bounds(fiscal_year, start_month)[0]
@@ -125,8 +125,8 @@ def checks_overview(session: Session, fiscal_year: int, today: date, start_month
     heat = {
         c.id: {q: {"done": 0, "total": 0, "overdue": 0} for q in range(1, 5)} for c in CATEGORIES
     }
-    for category, period_end, status, result, overdue, count in rows:
-        bucket = _bucket(status, result, bool(overdue))
+    for category, period_end, status, result, due_date, count in rows:
+        bucket = _bucket(status, result, due_date < today)
         by_category.setdefault(category, dict.fromkeys(RESULT_KEYS, 0) | {"total": 0})
         by_category[category][bucket] += count
         by_category[category]["total"] += count
