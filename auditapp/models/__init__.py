@@ -20,8 +20,24 @@ from auditapp.models.checks import (
 )
 from auditapp.models.evidence import Evidence, EvidenceLink, EvidenceStatus
 from auditapp.models.org import Department, LoginFailure, Role, User, UserRole
+from auditapp.models.training import (
+    Completion,
+    Course,
+    CourseDepartment,
+    CourseKind,
+    CourseRole,
+    Exemption,
+    TrainingStatus,
+)
 
 __all__ = [
+    "Completion",
+    "Course",
+    "CourseDepartment",
+    "CourseKind",
+    "CourseRole",
+    "Exemption",
+    "TrainingStatus",
     "Attestation",
     "Check",
     "CheckStatus",
