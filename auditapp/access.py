@@ -75,6 +75,19 @@ RULES: dict[str, Rule] = {
     "checks.finding_close": roles(MANAGER),
     "checks.finding_review": roles(ADMIN),
     "checks.dashboard_page": roles(ADMIN, AUDITOR),
+    # Training: object-level rules in services.training (may_record_for).
+    "training.mine": SIGNED_IN,
+    "training.complete": SIGNED_IN,
+    "training.department": roles(ADMIN, MANAGER),
+    "training.group_session": roles(ADMIN, MANAGER),
+    "training.organization": roles(ADMIN, AUDITOR),
+    "training.organization_csv": roles(ADMIN, AUDITOR),
+    "training.courses": roles(ADMIN),
+    "training.course_new": roles(ADMIN),
+    "training.course_edit": roles(ADMIN),
+    "training.course_retire": roles(ADMIN),
+    "training.course_exempt": roles(ADMIN),
+    "training.import_page": roles(ADMIN),
 }
 
 

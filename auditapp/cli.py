@@ -146,9 +146,17 @@ def demo_command(people: int, if_empty: bool, years: int):
             cfg=checks.CheckSettings.from_config(current_app.config),
             retention_years=current_app.config["EVIDENCE_RETENTION_YEARS"],
         )
+        counts |= demo.training_history(
+            db.session,
+            _actor(),
+            current_app.extensions["evidence_store"],
+            today=_today(),
+            retention_years=current_app.config["EVIDENCE_RETENTION_YEARS"],
+        )
         db.session.commit()
         click.echo(
-            f"demo: {counts['created']} checks over {years} fiscal years, "
+            f"demo: {counts['completions']} training completions; "
+            f"{counts['created']} checks over {years} fiscal years, "
             f"{counts['attested']} attested, {counts['accepted']} accepted, "
             f"{counts['returned']} returned, {counts['findings']} findings"
         )
@@ -644,6 +652,89 @@ def checks_list(fiscal_year, status, owner, fmt, today_text):
         for c in checks.iter_checks(db.session, "cli", flt, today)
     ]
     print_table(["id", "control", "period", "due", "status", "owner"], rows, fmt)
+
+
+# training --------------------------------------------------------------------
+
+
+@cli.group("training")
+def training_group():
+    """Training and pledges: courses, status, LMS/HR import."""
+
+
+@training_group.command("courses")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
+@click.option("--all", "include_all", is_flag=True, help="Include retired courses.")
+def training_courses(fmt, include_all):
+    """List courses: code, title, kind, recurrence in months."""
+    from auditapp.services import training
+
+    rows = [
+        [c.code, c.title_ja, c.kind, str(c.recurrence_months), "yes" if c.active else "no"]
+        for c in training.list_courses(db.session, include_retired=include_all)
+    ]
+    print_table(["code", "title", "kind", "recurrence_months", "active"], rows, fmt)
+
+
+@training_group.command("status")
+@click.option("--department", default=None, help="Department code or name.")
+@click.option("--course", "course_code", default=None, help="Course code.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
+@click.option("--today", "today_text", default=None, help="Judge status as of this day.")
+def training_status(department, course_code, fmt, today_text):
+    """Each person's status for each course they must take."""
+    from auditapp.services import departments as departments_service
+    from auditapp.services import training
+
+    today = _parse_today(today_text)
+    flt = training.StatusFilter()
+    if department:
+        dept = departments_service.find(db.session, department)
+        if dept is None:
+            _fail(f"--department: unknown department {department!r}", 2)
+        flt.department_id = dept.id
+    if course_code:
+        try:
+            flt.course_id = training.get_course(db.session, course_code).id
+        except DomainError as exc:
+            _fail(f"--course: {exc}", 2)
+    rows = list(training.iter_status_csv(db.session, today, flt, "ja"))
+    header = ["person", "department", "course", "status", "valid_until"]
+    print_table(header, [[r[1], r[2], r[3], r[4], r[6] or r[7]] for r in rows[1:]], fmt)
+
+
+@training_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--encoding", type=click.Choice(["utf-8", "cp932"]), default="utf-8", show_default=True
+)
+@click.option("--skip-invalid", is_flag=True, help="Import the good rows and report the others.")
+@click.option("--today", "today_text", default=None, help="Treat this day as today.")
+def training_import(file: Path, encoding: str, skip_invalid: bool, today_text):
+    """Import completions (employee_id or email, course_code, completed_on, score)."""
+    from auditapp.services import training
+
+    _start()
+    with file.open("rb") as stream:
+        result = training.import_completions(
+            db.session,
+            _actor(),
+            stream,
+            today=_parse_today(today_text),
+            encoding=encoding,
+            skip_invalid=skip_invalid,
+        )
+    for error in result.errors:
+        click.echo(str(error), err=True)
+    if not result.written:
+        db.session.rollback()
+        click.echo(f"{len(result.errors)} problem(s); nothing was imported", err=True)
+        sys.exit(1)
+    db.session.commit()
+    click.echo(
+        f"imported: {result.added} added, {result.already} already recorded"
+        + (f", {len(result.errors)} row problem(s) skipped" if result.errors else "")
+    )
 
 
 # audit -----------------------------------------------------------------------

@@ -62,7 +62,9 @@ def _reminders(app: Flask, today: date) -> str:
     cfg = app.config
     settings = reminders.ReminderSettings(preparation_lead_days=cfg["PREPARATION_LEAD_DAYS"])
     mailer = Mailer(MailSettings.from_config(cfg, app.instance_path))
-    due = reminders.pending(db.session, today, settings)
+    due = reminders.pending(db.session, today, settings) + reminders.pending_training(
+        db.session, today
+    )
     messages = []
     for item in due:
         language = item.recipient.language or cfg["DEFAULT_LANGUAGE"]

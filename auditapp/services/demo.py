@@ -274,3 +274,100 @@ def history(
         counts["returned" if returned else "accepted"] += 1
     session.flush()
     return counts
+
+
+def training_history(session: Session, actor, store, *, today: date, retention_years: int) -> dict:
+    """The annual privacy training (certificate required) and the confidentiality pledge,
+    with about two years of completions; a few people are overdue or never started."""
+    from auditapp.services import training
+
+    start = today - timedelta(days=800)
+    course = training.create_course(
+        session,
+        actor,
+        {
+            "code": "PI-TRAINING",
+            "title_ja": "個人情報保護研修",
+            "title_en": "Personal data protection training",
+            "kind": "training",
+            "description": "個人データの取扱いに関する留意事項（年1回）。",
+            "recurrence_months": 12,
+            "new_hire_grace_days": 30,
+            "due_soon_days": 30,
+            "certificate_required": True,
+            "score_required": True,
+            "pass_mark": 70,
+            "control_codes": "HUM-01 HUM-02",
+            "audience": "all",
+        },
+        start,
+    )
+    pledge = training.create_course(
+        session,
+        actor,
+        {
+            "code": "NDA-PLEDGE",
+            "title_ja": "秘密保持誓約",
+            "title_en": "Confidentiality pledge",
+            "kind": "acknowledgement",
+            "ack_text": "私は、業務上知り得た個人情報その他の秘密情報を、在職中及び退職後も、"
+            "正当な理由なく第三者に開示・漏えいし、又は目的外に利用しません。",
+            "recurrence_months": 12,
+            "new_hire_grace_days": 14,
+            "due_soon_days": 30,
+            "control_codes": "HUM-03 HUM-04",
+            "audience": "all",
+        },
+        start,
+    )
+    people = session.scalars(
+        select(User).where(User.active.is_(True), User.hired_on.is_not(None)).order_by(User.id)
+    ).all()
+    counts = {"completions": 0}
+    for n, person in enumerate(people):
+        for years_ago in (1, 0):
+            day = date(today.year - years_ago, 6, 1 + n % 25)
+            if day > today or day < person.hired_on or (years_ago == 0 and n % 7 == 3):
+                continue  # a few people are behind this year
+            plan = training.plan_completion(
+                session,
+                actor,
+                course,
+                person,
+                completed_on=day,
+                score=60 + (n * 7) % 41,
+                agreed=False,
+                has_certificate=True,
+                today=today,
+            )
+            row = training.record_completion(session, actor, plan, source="import")
+            blob = store.put_stream([_pdf(f"certificate {course.code} {person.employee_id} {day}")])
+            target = evidence.resolve(session, "completion", str(row.id))
+            evidence.record_upload(
+                session,
+                actor,
+                evidence.UploadPlan(
+                    targets=[target], description="修了証", valid_until=None, actor_label="demo"
+                ),
+                blob,
+                filetypes.BY_EXTENSION[".pdf"],
+                f"certificate_{person.employee_id}.pdf",
+                retention_years=retention_years,
+                today=today,
+            )
+            counts["completions"] += 1
+            if n % 11 != 5:
+                plan = training.plan_completion(
+                    session,
+                    actor,
+                    pledge,
+                    person,
+                    completed_on=day,
+                    score=None,
+                    agreed=True,
+                    has_certificate=False,
+                    today=today,
+                )
+                training.record_completion(session, actor, plan, source="self")
+                counts["completions"] += 1
+    return counts

@@ -40,6 +40,7 @@ class Reminder:
     cycle: str
     check: Check | None = None
     finding: Finding | None = None
+    courses: tuple = ()  # (course, due_on) pairs for training reminders
 
     @property
     def key(self) -> str:
@@ -139,6 +140,86 @@ def pending(session: Session, today: date, cfg: ReminderSettings) -> list[Remind
     ]
 
 
+def pending_training(session: Session, today: date) -> list[Reminder]:
+    """Training reminders due today: due soon, overdue (weekly), and a welcome with the
+    deadlines for people hired in the last 30 days. Not yet sent ones only."""
+    from auditapp.services import training
+
+    people = {u.id: u for u in session.scalars(select(User).where(User.active.is_(True)))}
+    courses = {c.id: c for c in training.list_courses(session)}
+    candidates: list[Reminder] = []
+    welcome: dict[int, list] = {}
+    for row in training.status_rows(session, today):
+        person = people.get(row.user_id)
+        course = courses.get(row.course_id)
+        if person is None or course is None:
+            continue
+        due = (
+            row.due_on
+            if isinstance(row.due_on, date) or row.due_on is None
+            else date.fromisoformat(str(row.due_on)[:10])
+        )
+        if row.status == "due_soon" and due is not None:
+            candidates.append(
+                Reminder(
+                    "training_due_soon",
+                    "course",
+                    course.id,
+                    person,
+                    f"{person.id}:{due.isoformat()}",
+                    courses=((course, due),),
+                )
+            )
+        elif row.status == "overdue" and due is not None:
+            candidates.append(
+                Reminder(
+                    "training_overdue",
+                    "course",
+                    course.id,
+                    person,
+                    f"{person.id}:{_week(today, due)}",
+                    courses=((course, due),),
+                )
+            )
+        if (
+            row.completed_on is None
+            and person.hired_on
+            and today - timedelta(days=30) <= person.hired_on <= today
+        ):
+            welcome.setdefault(person.id, []).append((course, due))
+    for person_id, items in welcome.items():
+        candidates.append(
+            Reminder(
+                "training_welcome",
+                "user",
+                person_id,
+                people[person_id],
+                "welcome",
+                courses=tuple(items),
+            )
+        )
+    if not candidates:
+        return []
+    sent = set(
+        session.execute(
+            select(
+                Notification.kind,
+                Notification.object_type,
+                Notification.object_id,
+                Notification.recipient_id,
+                Notification.cycle,
+            ).where(
+                Notification.kind.in_(("training_due_soon", "training_overdue", "training_welcome"))
+            )
+        ).all()
+    )
+    return [
+        c
+        for c in candidates
+        if (c.kind, c.object_type, str(c.object_id), c.recipient.id, c.cycle) not in sent
+    ]
+
+
 def record_sent(session: Session, reminder: Reminder, channel: str) -> None:
     """Remember that a reminder went out (so it is never sent again)."""
     session.add(
@@ -158,7 +239,23 @@ def render(reminder: Reminder, *, language: str, base_url: str) -> tuple[str, st
     """Subject and body of a reminder in the given language (needs an app context)."""
     base = base_url.rstrip("/")
     with force_locale(language):
-        if reminder.check is not None:
+        if reminder.courses:
+            url = f"{base}/training/"
+            titles = [
+                (c.title("en" if language == "en" else "ja"), due) for c, due in reminder.courses
+            ]
+            subject = {
+                "training_due_soon": _(
+                    "[auditapp] Training due soon: %(title)s", title=titles[0][0]
+                ),
+                "training_overdue": _("[auditapp] Training overdue: %(title)s", title=titles[0][0]),
+                "training_welcome": _("[auditapp] Welcome: your training and pledges"),
+            }[reminder.kind]
+            lines = [
+                _("%(title)s: due by %(due)s", title=t, due=due.isoformat() if due else "-")
+                for t, due in titles
+            ]
+        elif reminder.check is not None:
             check = reminder.check
             control = check.control
             title = control.title("en" if language == "en" else "ja")

@@ -30,7 +30,7 @@ from auditapp.services import audit
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Upload routes accept only a few form parts (SECURITY.md item 11).
-SMALL_FORM_ENDPOINTS = {"evidence.upload"}
+SMALL_FORM_ENDPOINTS = {"evidence.upload", "training.complete"}
 
 
 class AuditappRequest(Request):
@@ -261,8 +261,18 @@ def init_app(app: Flask) -> None:
     from auditapp.web.checks import bp as checks_bp
     from auditapp.web.evidence import bp as evidence_bp
     from auditapp.web.main import bp as main_bp
+    from auditapp.web.training import bp as training_bp
 
-    for bp in (main_bp, auth_bp, catalog_bp, checks_bp, evidence_bp, admin_bp, audit_bp):
+    for bp in (
+        main_bp,
+        auth_bp,
+        catalog_bp,
+        checks_bp,
+        evidence_bp,
+        training_bp,
+        admin_bp,
+        audit_bp,
+    ):
         app.register_blueprint(bp)
     app.request_class = AuditappRequest
     app.before_request(_before_request)
