@@ -123,7 +123,8 @@ def checks_overview(session: Session, fiscal_year: int, today: date, start_month
     fy_start = periods.fiscal_year_bounds(fiscal_year, start_month)[0]
     by_category = {c.id: dict.fromkeys(RESULT_KEYS, 0) | {"total": 0} for c in CATEGORIES}
     heat = {
-        c.id: {q: {"done": 0, "total": 0, "overdue": 0} for q in range(1, 5)} for c in CATEGORIES
+        c.id: {q: {"done": 0, "total": 0, "overdue": 0, "due": 0} for q in range(1, 5)}
+        for c in CATEGORIES
     }
     for category, period_end, status, result, due_date, count in rows:
         bucket = _bucket(status, result, due_date < today)
@@ -134,6 +135,8 @@ def checks_overview(session: Session, fiscal_year: int, today: date, start_month
         quarter = min(4, max(1, months // 3 + 1))
         cell = heat.setdefault(category, {})[quarter]
         cell["total"] += count
+        if period_end < today:
+            cell["due"] += count
         if status in ("attested", "accepted"):
             cell["done"] += count
         if bucket == "overdue":
