@@ -111,6 +111,24 @@ def init_command(admin_email: str, admin_name: str):
         click.echo("nothing changed")
 
 
+def _scale(controls: int, years: int) -> None:
+    from auditapp.services import checks
+
+    counts = demo.scale_controls(
+        db.session,
+        _actor(),
+        count=controls,
+        years=max(years, 1),
+        today=_today(),
+        cfg=checks.CheckSettings.from_config(current_app.config),
+    )
+    db.session.commit()
+    click.echo(
+        f"demo: {counts['controls']} synthetic controls, {counts['checks']} checks, "
+        f"{counts['accepted']} accepted"
+    )
+
+
 @cli.command("demo")
 @click.option("--people", default=30, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--if-empty", is_flag=True, help="Do nothing when the organization has data.")
@@ -121,9 +139,20 @@ def init_command(admin_email: str, admin_name: str):
     type=click.IntRange(0, 10),
     help="Fiscal years of check history (0: none).",
 )
-def demo_command(people: int, if_empty: bool, years: int):
-    """Create a demo organization (departments and people across all roles)."""
+@click.option(
+    "--controls",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 20_000),
+    help="Add this many synthetic monthly controls with history (benchmarks).",
+)
+def demo_command(people: int, if_empty: bool, years: int, controls: int):
+    """Create a demo organization (departments and people across all roles); with
+    --controls, add synthetic controls with check history to an existing demo."""
     _start()
+    if controls and demo.has_data(db.session):
+        _scale(controls, years)
+        return
     if demo.has_data(db.session):
         if if_empty:
             click.echo("demo: the organization already has data; nothing changed")
@@ -160,6 +189,8 @@ def demo_command(people: int, if_empty: bool, years: int):
             f"{counts['attested']} attested, {counts['accepted']} accepted, "
             f"{counts['returned']} returned, {counts['findings']} findings"
         )
+    if controls:
+        _scale(controls, years)
 
 
 # users -----------------------------------------------------------------------

@@ -96,3 +96,27 @@ def make_user(session, *, roles=("employee",), email: str | None = None, departm
     }
     user, _ = users.create(session, "test", data, password_hash=_HASH)
     return user
+
+
+def make_course(session, **overrides):
+    """A course created through the service: an annual training for everyone, effective
+    2026-04-01, unless overridden (`today` is the day it is created, i.e. effective_from;
+    `departments` may be Department objects or ids)."""
+    from datetime import date
+
+    from auditapp.services import training
+
+    n = next(_seq)
+    today = overrides.pop("today", date(2026, 4, 1))
+    data = {
+        "code": f"C{n:03d}",
+        "title_ja": f"研修{n}",
+        "title_en": f"Course {n}",
+        "kind": "training",
+        "recurrence_months": 12,
+        "new_hire_grace_days": 30,
+        "due_soon_days": 30,
+        "audience": "all",
+    } | overrides
+    data["departments"] = [d if isinstance(d, int) else d.id for d in data.get("departments", [])]
+    return training.create_course(session, "test", data, today)

@@ -870,3 +870,19 @@ def test_audit_verify_detects_edited_last_row(trail, runner):
 
     assert result.exit_code == 1
     assert "audit chain broken at entry 5" in result.stderr
+
+
+def test_demo_scales_with_synthetic_controls(app, runner):
+    """`demo --controls N --years Y` adds N monthly controls with Y fiscal years of checks."""
+    runner.invoke(args=["catalog", "sync"])
+    first = runner.invoke(args=["demo", "--years", "1"])
+    assert first.exit_code == 0, first.output
+    result = runner.invoke(args=["demo", "--controls", "5", "--years", "2"])
+    assert result.exit_code == 0, result.output
+    assert "demo: 5 synthetic controls" in result.output
+    from auditapp.models import Check, Control
+
+    with app.app_context():
+        scale = db.session.query(Control).filter(Control.code.like("SCALE-%")).count()
+        checks = db.session.query(Check).join(Control).filter(Control.code.like("SCALE-%")).count()
+    assert scale == 5 and checks >= 5 * 13

@@ -371,3 +371,124 @@ def training_history(session: Session, actor, store, *, today: date, retention_y
                 training.record_completion(session, actor, plan, source="self")
                 counts["completions"] += 1
     return counts
+
+
+def scale_controls(
+    session: Session, actor, *, count: int, years: int, today: date, cfg: checks.CheckSettings
+) -> dict:
+    """Add `count` synthetic monthly controls (codes SCALE-0001 …) owned by the managers, with
+    `years` fiscal years of checks, past ones attested and accepted in bulk — a data set for
+    benchmarks. A later `catalog sync` retires them, as it does any control not in the files."""
+    from sqlalchemy import insert, update
+
+    from auditapp.models import Attestation, Control, Review
+    from auditapp.services.catalog_files import CATEGORIES
+
+    owners = catalog.managers(session)
+    reviewer = users.any_admin(session)
+    if not owners or reviewer is None:
+        raise ValueError("scaling needs managers and an admin: run the demo first")
+    first_fy = periods.fiscal_year_of(today, cfg.start_month) - (years - 1)
+    start = periods.fiscal_year_bounds(first_fy, cfg.start_month)[0]
+    text = {"ja": "合成された管理策（ベンチマーク用）", "en": "Synthetic control (benchmark)"}
+    base = len(session.scalars(select(Control.code).where(Control.code.like("SCALE-%"))).all())
+    rows = []
+    for i in range(base, base + count):
+        code = f"SCALE-{i + 1:04d}"
+        content = {
+            "id": code,
+            "category": CATEGORIES[i % len(CATEGORIES)].id,
+            "title": text,
+            "requirement": text,
+            "references": {"policy": [], "guideline": [], "act": []},
+            "frequency": "monthly",
+            "methods": {"standard": text, "sme": text},
+            "evidence_expected": [text],
+            "test_procedure": text,
+            "evidence_required": False,
+            "attributes": {"demo": True},
+        }
+        rows.append(
+            {
+                "code": code,
+                "category": content["category"],
+                "position": 1000 + i,
+                "title_ja": f"{text['ja']} {i + 1}",
+                "title_en": f"{text['en']} {i + 1}",
+                "frequency": "monthly",
+                "evidence_required": False,
+                "content_json": audit.canonical_json(content),
+                "content_hash": audit.canonical_json(content)[:64].ljust(64, "0"),
+                "version": 1,
+                "source_file": "demo-scale",
+                "status": "active",
+                "owner_id": owners[i % len(owners)].id,
+                "applicable": True,
+                "checks_from": start,
+                "synced_at": datetime.now(UTC),
+            }
+        )
+    for chunk in range(0, len(rows), 500):
+        session.execute(insert(Control), rows[chunk : chunk + 500])
+    created = checks.materialize(session, today, cfg, since=start)
+    past = session.execute(
+        select(Check.id, Check.period_end, Control.owner_id)
+        .join(Control)
+        .where(Control.source_file == "demo-scale", Check.status == "open", Check.due_date < today)
+    ).all()
+    now = datetime.now(UTC)
+    label = audit.actor_label(reviewer)
+    for chunk in range(0, len(past), 1000):
+        part = past[chunk : chunk + 1000]
+        session.execute(
+            insert(Attestation),
+            [
+                {
+                    "check_id": cid,
+                    "sequence": 1,
+                    "attester_id": owner,
+                    "attester_name": "demo",
+                    "result": "effective",
+                    "statement": _STATEMENTS["effective"],
+                    "attested_at": datetime.combine(end, time(10), tzinfo=UTC),
+                    "evidence_json": "[]",
+                }
+                for cid, end, owner in part
+            ],
+        )
+        ids = {
+            cid: aid
+            for aid, cid in session.execute(
+                select(Attestation.id, Attestation.check_id).where(
+                    Attestation.check_id.in_([p[0] for p in part])
+                )
+            )
+        }
+        session.execute(
+            insert(Review),
+            [
+                {
+                    "check_id": cid,
+                    "attestation_id": ids[cid],
+                    "reviewer_id": reviewer.id,
+                    "reviewer_name": label,
+                    "decision": "accepted",
+                    "reviewed_at": now,
+                }
+                for cid, _end, _owner in part
+            ],
+        )
+        session.execute(
+            update(Check)
+            .where(Check.id.in_([p[0] for p in part]))
+            .values(status="accepted")
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="demo.scale",
+        object_type="organization",
+        after={"controls": count, "checks": created, "accepted": len(past)},
+    )
+    return {"controls": count, "checks": created, "accepted": len(past)}
