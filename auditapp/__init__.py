@@ -38,6 +38,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         database.configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
     app.extensions["evidence_store"] = LocalEvidenceStore(app.config["EVIDENCE_PATH"])
+    proxies = {k: int(app.config[f"PROXY_FIX_{k.upper()}"]) for k in ("x_for", "x_proto", "x_host")}
+    if any(proxies.values()):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, **proxies)
     web.init_app(app)
     if app.config["SCHEDULER_IN_PROCESS"] and not app.testing:
         from auditapp import scheduler

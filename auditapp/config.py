@@ -50,6 +50,12 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_PASSWORD": None,
     "SMTP_TIMEOUT": 10,
     "MAIL_FROM": "auditapp@localhost",
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host (0 = none).
+    "PROXY_FIX_X_FOR": 0,
+    "PROXY_FIX_X_PROTO": 0,
+    "PROXY_FIX_X_HOST": 0,
+    # Host names the app answers to (Flask's TRUSTED_HOSTS); empty = any.
+    "TRUSTED_HOSTS": [],
 }
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +107,8 @@ def load(app, test_config: dict[str, Any] | None) -> None:
     cfg["BABEL_DEFAULT_LOCALE"] = "en"  # outside a request (CLI) messages are English
     cfg["BABEL_DEFAULT_TIMEZONE"] = "UTC"
     cfg["WTF_CSRF_TIME_LIMIT"] = None  # the session lifetime bounds the token
+    if not cfg["TRUSTED_HOSTS"]:
+        cfg["TRUSTED_HOSTS"] = None
     month = int(cfg["FISCAL_YEAR_START_MONTH"])
     if not 1 <= month <= 12:
         raise RuntimeError(f"FISCAL_YEAR_START_MONTH must be 1..12, got {month}")

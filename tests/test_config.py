@@ -53,3 +53,37 @@ def test_bad_values_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDITAPP_FISCAL_YEAR_START_MONTH", "April")
     with pytest.raises(RuntimeError, match="AUDITAPP_FISCAL_YEAR_START_MONTH"):
         create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path)})
+
+
+def test_proxy_fix_and_trusted_hosts(tmp_path):
+    """Behind one proxy the client address and scheme come from X-Forwarded-*; unknown
+    hosts are refused when TRUSTED_HOSTS is set."""
+    from flask import request
+
+    from auditapp import access
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path),
+            "PROXY_FIX_X_FOR": 1,
+            "PROXY_FIX_X_PROTO": 1,
+            "TRUSTED_HOSTS": ["audit.example.jp"],
+        }
+    )
+    access.RULES["probe"] = access.PUBLIC
+    app.add_url_rule("/probe", "probe", lambda: f"{request.remote_addr} {request.scheme}")
+    try:
+        client = app.test_client()
+        ok = client.get(
+            "/probe",
+            headers={
+                "Host": "audit.example.jp",
+                "X-Forwarded-For": "203.0.113.7",
+                "X-Forwarded-Proto": "https",
+            },
+        )
+        assert ok.get_data(as_text=True) == "203.0.113.7 https"
+        assert client.get("/probe", headers={"Host": "evil.example"}).status_code == 400
+    finally:
+        del access.RULES["probe"]

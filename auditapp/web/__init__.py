@@ -206,7 +206,10 @@ def _teardown(exc):
 
 def _error_response(status: int, message: str):
     if wants_json():
-        return jsonify(error=message), status
+        return jsonify(error=str(message)), status
+    if request.url_rule is None and status == 400 and getattr(request, "routing_exception", None):
+        # Refused before routing (an untrusted Host): no page can be built for it.
+        return f"{status} {message}", status, {"Content-Type": "text/plain; charset=utf-8"}
     return render_template("error.html", status=status, message=message), status
 
 
