@@ -80,6 +80,7 @@ RULES: dict[str, Rule] = {
     "training.complete": SIGNED_IN,
     "training.department": roles(ADMIN, MANAGER),
     "training.group_session": roles(ADMIN, MANAGER),
+    "training.department_remind": roles(MANAGER),
     "training.organization": roles(ADMIN, AUDITOR),
     "training.organization_csv": roles(ADMIN, AUDITOR),
     "training.courses": roles(ADMIN),

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from auditapp import database
 from auditapp.extensions import db
-from auditapp.mailer import Mailer, MailError, MailSettings, Message
+from auditapp.mailer import Mailer, MailSettings
 from auditapp.models import JobRun, SchedulerLock
 from auditapp.models.types import utcnow
 from auditapp.services import audit, catalog_files, checks, evidence, reminders
@@ -65,23 +65,9 @@ def _reminders(app: Flask, today: date) -> str:
     due = reminders.pending(db.session, today, settings) + reminders.pending_training(
         db.session, today
     )
-    messages = []
-    for item in due:
-        language = item.recipient.language or cfg["DEFAULT_LANGUAGE"]
-        subject, body = reminders.render(item, language=language, base_url=cfg["BASE_URL"])
-        messages.append((item, Message(item.recipient.email, subject, body, item.key)))
-    db.session.rollback()  # no transaction open while talking to the mail server
-    sent, failed = 0, []
-    for item, message in messages:
-        try:
-            channel = mailer.send(message)
-        except MailError as exc:
-            failed.append(f"{item.key}: {exc}")
-            continue  # not recorded: retried on the next run
-        with database.writing():
-            reminders.record_sent(db.session, item, channel)
-            db.session.commit()
-        sent += 1
+    sent, failed = reminders.deliver(
+        db.session, mailer, due, default_language=cfg["DEFAULT_LANGUAGE"], base_url=cfg["BASE_URL"]
+    )
     if failed:
         raise RuntimeError(f"{sent} sent, {len(failed)} failed (retried next run): {failed[0]}")
     return f"{sent} reminders sent"

@@ -311,3 +311,83 @@ def render(reminder: Reminder, *, language: str, base_url: str) -> tuple[str, st
             ]
         )
     return subject, body
+
+
+def deliver(
+    session: Session, mailer, items: list[Reminder], *, default_language: str, base_url: str
+) -> tuple[int, list[str]]:
+    """Send reminders and record each one that went out, in its own short transaction.
+
+    Messages are rendered first, then the transaction is ended so nothing is held open
+    while talking to the mail server. A message that fails (server down or refusing, an
+    address the mailer will not use) is not recorded, so the next run retries it.
+    Returns the number sent and a description of each failure.
+    """
+    from auditapp import database
+    from auditapp.mailer import MailError, Message
+
+    prepared, failed = [], []
+    for item in items:
+        language = item.recipient.language or default_language
+        subject, body = render(item, language=language, base_url=base_url)
+        try:
+            prepared.append((item, Message(item.recipient.email, subject, body, item.key)))
+        except ValueError as exc:
+            failed.append(f"{item.key}: {exc}")
+    session.rollback()
+    sent = 0
+    for item, message in prepared:
+        try:
+            channel = mailer.send(message)
+        except MailError as exc:
+            failed.append(f"{item.key}: {exc}")
+            continue
+        with database.writing():
+            record_sent(session, item, channel)
+            session.commit()
+        sent += 1
+    return sent, failed
+
+
+def for_department(session: Session, department_id: int, today: date) -> list[Reminder]:
+    """A manager's reminder to everyone of a department who is overdue or due soon, at most
+    once a day per person and course."""
+    from auditapp.services import training
+
+    courses = {c.id: c for c in training.list_courses(session)}
+    people = {
+        u.id: u
+        for u in session.scalars(
+            select(User).where(User.department_id == department_id, User.active.is_(True))
+        )
+    }
+    items = []
+    for row in training.status_rows(
+        session, today, training.StatusFilter(department_id=department_id)
+    ):
+        if row.status not in ("overdue", "due_soon") or row.user_id not in people:
+            continue
+        kind = "training_overdue" if row.status == "overdue" else "training_due_soon"
+        due = (
+            row.due_on
+            if isinstance(row.due_on, date) or row.due_on is None
+            else date.fromisoformat(str(row.due_on)[:10])
+        )
+        items.append(
+            Reminder(
+                kind,
+                "course",
+                row.course_id,
+                people[row.user_id],
+                f"manual:{today.isoformat()}",
+                courses=((courses[row.course_id], due),),
+            )
+        )
+    sent = set(
+        session.execute(
+            select(Notification.object_id, Notification.recipient_id).where(
+                Notification.cycle == f"manual:{today.isoformat()}"
+            )
+        ).all()
+    )
+    return [i for i in items if (str(i.object_id), i.recipient.id) not in sent]

@@ -170,6 +170,29 @@ def group_session():
     return redirect(url_for("training.department"))
 
 
+@bp.post("/department/remind")
+def department_remind():
+    """A manager reminds everyone of their department who is overdue or due soon (once a day)."""
+    from auditapp.mailer import Mailer, MailSettings
+    from auditapp.services import reminders
+
+    if current_user.department is None:
+        raise NotFound(_("You belong to no department."))
+    items = reminders.for_department(db.session, current_user.department_id, today())
+    cfg = current_app.config
+    sent, failed = reminders.deliver(
+        db.session,
+        Mailer(MailSettings.from_config(cfg, current_app.instance_path)),
+        items,
+        default_language=cfg["DEFAULT_LANGUAGE"],
+        base_url=cfg["BASE_URL"],
+    )
+    flash(_("Reminders sent: %(n)s.", n=sent), "success" if not failed else "error")
+    if failed:
+        flash(_("%(n)s reminders could not be sent; try again later.", n=len(failed)), "error")
+    return redirect(url_for("training.department"))
+
+
 @bp.get("/organization")
 def organization():
     """Completion % per department and course, the overdue list, a CSV download."""
