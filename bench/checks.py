@@ -35,6 +35,7 @@ import argparse
 import cProfile
 import hashlib
 import io
+import os
 import pstats
 import random
 import re
@@ -76,10 +77,9 @@ TICK_TARGET_S = 5.0
 DASHBOARD_P95_TARGET_MS = 150.0
 WARMUPS = 3
 REQUESTS = 50
-# A series of timed calls stops early once it has used this long and has MIN_SAMPLES (so a
-# pathologically slow page still finishes the run); the table says how many were timed.
+# A series of timed calls (and its warm-ups) stops early once it has used this long, so a
+# pathologically slow page still lets the run finish; the table says how many were timed.
 SERIES_BUDGET_S = 60.0
-MIN_SAMPLES = 5
 MANAGERS = 10
 OVERDUE_SHARE = 0.01
 BATCH = 5000
@@ -515,8 +515,8 @@ def sign_in(client, email: str, password: str) -> None:
 
 
 def enough(times: list[float], requests: int) -> bool:
-    """Whether a series is done: all requests timed, or over budget with MIN_SAMPLES."""
-    return len(times) >= requests or (len(times) >= MIN_SAMPLES and sum(times) > SERIES_BUDGET_S)
+    """Whether a series is done: all requests timed, or at least one and over budget."""
+    return len(times) >= requests or (bool(times) and sum(times) > SERIES_BUDGET_S)
 
 
 def time_requests(app, client, path: str, requests: int, profile: bool) -> dict:
@@ -681,50 +681,46 @@ def measure(app, args, instance: Path) -> list[tuple]:
 
     per10k = mat_s / created * 10_000
     base_per10k = base_s / base_rows * 10_000
+    reminders1 = dict((j, secs) for j, _m, secs in tick1["outcomes"]).get("send_reminders")
+    tick_target = f"< {TICK_TARGET_S:.0f} s"
+    dash_target = f"< {DASHBOARD_P95_TARGET_MS:.0f} ms"
     return [
         ("database", dialect, "", ""),
         ("checks created by materialize", f"{created:,}", "", ""),
         ("materialize, s per 10k checks", f"{per10k:.3f}", "", ""),
-        ("  (total materialize)", f"{mat_s:.2f} s", "", ""),
+        ("  total materialize", f"{mat_s:.2f} s", "", ""),
         ("baseline Core executemany, s per 10k", f"{base_per10k:.3f}", "", ""),
         ("  materialize / baseline", f"{mat_s / base_s:.1f} x", "", ""),
         ("materialize again (nothing new)", f"{again_s:.2f} s", "", ""),
         (
-            "history rows (att. / reviews / findings)",
+            "history: attestations / reviews / findings",
             f"{hist['attestations']:,} / {hist['reviews']:,} / {hist['findings']:,}",
             "",
             "",
         ),
-        (
-            "tick, first run",
-            f"{tick1['seconds']:.2f} s",
-            f"< {TICK_TARGET_S:.0f} s",
-            verdict(tick1["seconds"] < TICK_TARGET_S),
-        ),
+        ("  open checks left overdue", f"{hist['left_open_overdue']:,}", "", ""),
+        ("tick, first run", f"{tick1['seconds']:.2f} s", tick_target, verdict(tick1, "seconds")),
         ("  reminders written (.eml)", f"{tick1['eml']:,}", "", ""),
+        ("  of which send_reminders", f"{reminders1 or 0:.2f} s", "", ""),
         (
             "tick, second run (idempotent)",
             f"{tick2['seconds']:.2f} s",
-            f"< {TICK_TARGET_S:.0f} s",
-            verdict(tick2["seconds"] < TICK_TARGET_S),
+            tick_target,
+            verdict(tick2, "seconds"),
         ),
         ("  reminders written (.eml)", f"{tick2['eml']:,}", "", ""),
-        ("GET /dashboard p50", f"{dash['p50_ms']:.1f} ms", "", ""),
-        (
-            "GET /dashboard p95",
-            f"{dash['p95_ms']:.1f} ms",
-            f"< {DASHBOARD_P95_TARGET_MS:.0f} ms",
-            verdict(dash["p95_ms"] < DASHBOARD_P95_TARGET_MS),
-        ),
+        (f"GET /dashboard (FY{fy}) timed requests", f"{dash['n']}", f"{args.requests}", ""),
+        ("  p50", f"{dash['p50_ms']:.1f} ms", "", ""),
+        ("  p95", f"{dash['p95_ms']:.1f} ms", dash_target, verdict(dash, "p95_ms")),
         ("  SQL statements per request", f"{dash['queries']:g}", "", ""),
         (
-            f"GET /dashboard?fy=FY{fy - 1} p50 / p95",
+            f"GET /dashboard?fy=FY{fy - 1} p50 / p95 (n={dash_prev['n']})",
             f"{dash_prev['p50_ms']:.1f} / {dash_prev['p95_ms']:.1f} ms",
             "",
             "",
         ),
         (
-            "checks_overview() p50 / p95",
+            f"checks_overview(FY{fy}) p50 / p95 (n={overview['n']})",
             f"{overview['p50_ms']:.1f} / {overview['p95_ms']:.1f} ms",
             "",
             "",
@@ -733,8 +729,9 @@ def measure(app, args, instance: Path) -> list[tuple]:
     ]
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
+def verdict(figures: dict, key: str) -> str:
+    limit = TICK_TARGET_S if key == "seconds" else DASHBOARD_P95_TARGET_MS
+    return "PASS" if figures[key] < limit else "FAIL"
 
 
 def print_table(rows: list[tuple], command: str) -> None:
@@ -774,13 +771,17 @@ def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
     command = shlex.join([".venv/bin/python", "bench/checks.py", *raw])
     started = time.perf_counter()
+    log(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     try:
         rows = run(args)
     except BenchError as exc:
         log(f"error: {exc}")
         return 1
     print_table(rows, command)
-    log(f"\nwhole run: {time.perf_counter() - started:.0f} s")
+    log(
+        f"\nwhole run: {time.perf_counter() - started:.0f} s; "
+        f"load average at end: {os.getloadavg()[0]:.2f}"
+    )
     return 0
 
 

@@ -151,6 +151,19 @@ def test_create_course_refuses_bad_input(session, overrides, field, message):
     assert _count(session, Course) == 1
 
 
+@pytest.mark.xfail(
+    reason="BUG: services/training.py _course_values (line 150) accepts any numeric department "
+    "id; an unknown one fails at flush with an IntegrityError (a 500 page on POST "
+    "/training/courses/new) instead of InvalidInput on 'departments'",
+    strict=True,
+)
+def test_create_course_refuses_unknown_department(session):
+    """A course for a department that does not exist is refused as invalid input."""
+    with pytest.raises(InvalidInput) as exc:
+        make_course(session, audience="some", departments=[99999])
+    assert "departments" in exc.value.errors
+
+
 def test_update_course_moves_valid_until_with_recurrence(session):
     """Changing the recurrence recomputes every completion's validity (0 = never expires)."""
     person = make_user(session, hired_on=HIRED)
@@ -585,6 +598,21 @@ def test_record_completion_once_per_day_and_audited(session):
     }
 
 
+@pytest.mark.xfail(
+    reason="BUG: services/training.py record_completion (line 541) returns the existing row "
+    "for the same course, person and day unchanged, so a passing retake on the day of a "
+    "failed attempt is silently dropped (the page says 'Recorded') and the person stays due",
+    strict=True,
+)
+def test_passing_retake_on_the_same_day_counts(session):
+    """A passing retake on the day of a failed attempt completes the course."""
+    person = make_user(session, hired_on=HIRED)
+    course = make_course(session, score_required=True, pass_mark="70")
+    _complete(session, course, person, date(2026, 5, 20), score="50")
+    _complete(session, course, person, date(2026, 5, 20), score="90")
+    assert _row(session, person, course, date(2026, 6, 1)).status == "complete"
+
+
 def test_record_group_for_own_department(session):
     """A manager records one session for several people of their department."""
     sales, dev = make_department(session, code="SALES"), make_department(session, code="DEV")
@@ -696,3 +724,22 @@ def test_pending_training_reminders_are_sent_once(session):
     assert _summary(reminders.pending_training(session, date(2026, 4, 27))) == {
         ("training_overdue", "veteran@example.jp", (("LATE", date(2026, 1, 31)),)),
     }
+
+
+@pytest.mark.xfail(
+    reason="BUG: services/reminders.py pending_training (line 185) puts every course without "
+    "a completion into the welcome message, including courses the newcomer is exempt from "
+    "(the row's status is not checked)",
+    strict=True,
+)
+def test_welcome_reminder_leaves_out_exempt_courses(session):
+    """A newcomer's welcome lists only the courses they must take, not exempt ones."""
+    newcomer = make_user(session, hired_on="2026-04-15", email="newcomer@example.jp")
+    must = make_course(session, code="MUST", due_soon_days=14)
+    exempt = make_course(session, code="EXEMPT", due_soon_days=14)
+    training.grant_exemption(session, "test", exempt, newcomer, "前職で受講済み")
+    found = reminders.pending_training(session, date(2026, 4, 20))
+    assert _summary(found) == {
+        ("training_welcome", "newcomer@example.jp", (("MUST", date(2026, 5, 15)),)),
+    }
+    assert must.id != exempt.id

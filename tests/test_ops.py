@@ -1,0 +1,435 @@
+"""`auditapp backup | restore | doctor` (services.ops), on SQLite or on PostgreSQL when
+AUDITAPP_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from flask_migrate import stamp
+from sqlalchemy import select, text
+
+from auditapp import MIGRATIONS_DIR, scheduler
+from auditapp.cli import cli as auditapp_cli
+from auditapp.cli_ops import register
+from auditapp.extensions import db
+from auditapp.models import AuditEvent, Evidence
+from auditapp.services import audit, catalog, evidence, ops
+from tests.conftest import PG_URL
+from tests.factories import make_check_and_finding, make_department, make_evidence, make_user
+
+if "doctor" not in auditapp_cli.commands:
+    register(auditapp_cli)
+
+STRONG_KEY = "k" * 64
+
+
+def _head_revision() -> str:
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS_DIR)
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _fill(app) -> None:
+    """Data in most tables: catalog, people, evidence, a check with a finding, events;
+    the schema stamped at the head revision as `auditapp init` leaves it."""
+    with app.app_context():
+        stamp(directory=MIGRATIONS_DIR)
+        catalog.sync(db.session, "test", app.config["CATALOG_PATH"])
+        department = make_department(db.session)
+        for _ in range(3):
+            make_user(db.session, department=department)
+        for i in range(3):
+            make_evidence(app, db.session, data=b"%PDF-1.4\n" + f"evidence {i}\n".encode())
+        make_check_and_finding(db.session, "ORG-01")
+        audit.record(db.session, actor="test", action="test.note", object_type="test", after=[1])
+        db.session.commit()
+
+
+def _state(app) -> dict:
+    """Row counts per table, the audit-chain head, and each evidence file's verification."""
+    with app.app_context():
+        store = app.extensions["evidence_store"]
+        state = {
+            "counts": ops.row_counts(db.session),
+            "head": audit.head(db.session),
+            "evidence": {sha: store.verify(sha) for sha in store.iter_hashes()},
+        }
+        db.session.rollback()
+    return state
+
+
+def _backup(app, out: Path):
+    return app.test_cli_runner().invoke(args=["backup", "--out", str(out)])
+
+
+def _restore(app, folder: Path, *args: str):
+    return app.test_cli_runner().invoke(args=["restore", str(folder), *args])
+
+
+def _doctor(app, *args: str):
+    return app.test_cli_runner().invoke(args=["doctor", *args])
+
+
+def _line(output: str, name: str) -> str:
+    """The doctor's report line for one check."""
+    return next(line for line in output.splitlines() if line[6:].startswith(name + " "))
+
+
+@pytest.fixture
+def restore_target(make_app, tmp_path):
+    """Builds a fresh app with an empty database and evidence folder: a new instance folder
+    and SQLite file, or a new PostgreSQL database holding a new schema (pg_restore cannot
+    rename the dumped schema inside the database that still holds it)."""
+    databases, apps = [], []
+
+    def build():
+        instance = tmp_path / f"restored-{len(apps)}"
+        if not PG_URL:
+            app = make_app(
+                INSTANCE_PATH=str(instance),
+                DATABASE_URL=f"sqlite:///{instance / 'auditapp.db'}",
+                SQLALCHEMY_ENGINE_OPTIONS={},
+            )
+        else:
+            name, schema = f"r_{uuid.uuid4().hex[:12]}", f"t_{uuid.uuid4().hex[:12]}"
+            admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            databases.append(name)
+            url = sa.make_url(PG_URL).set(database=name)
+            engine = sa.create_engine(url)
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            engine.dispose()
+            app = make_app(
+                INSTANCE_PATH=str(instance),
+                DATABASE_URL=url.render_as_string(hide_password=False),
+                SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": f"-csearch_path={schema}"}},
+            )
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    if databases:
+        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in databases:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# Backup and restore -------------------------------------------------------------------
+
+
+def test_round_trip_loses_nothing(app, restore_target, tmp_path):
+    """A backup restored into a fresh instance has the same row count in every table, the
+    same audit-chain head and every evidence file intact; the chain verifies and new rows
+    can be added (sequences restored)."""
+    _fill(app)
+    before = _state(app)
+    out = tmp_path / "backup"
+
+    result = _backup(app, out)
+
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["database"]["kind"] == ("postgresql" if PG_URL else "sqlite")
+    assert manifest["migration_revision"] == _head_revision()
+    assert manifest["row_counts"] == before["counts"]
+    assert manifest["audit_chain"]["head"] == before["head"]
+    assert manifest["audit_chain"]["entries"] == before["counts"]["audit_event"]
+    assert {e["sha256"] for e in manifest["evidence"]} == set(before["evidence"])
+    assert len(before["evidence"]) == 3 and before["counts"]["user_account"] >= 4
+    with app.app_context():  # the backup itself is recorded, chained onto the copied head
+        last = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert last.action == "backup.create" and last.prev_hash == before["head"]
+
+    target = restore_target()
+    result = _restore(target, out)
+
+    assert result.exit_code == 0, result.output
+    assert "verified" in result.output
+    assert _state(target) == before
+    with target.app_context():
+        assert audit.verify(db.session).ok
+        assert evidence.verify(db.session, target.extensions["evidence_store"]).ok
+        make_user(db.session)  # ids continue after the restored ones
+        db.session.commit()
+
+
+def test_backup_refuses_non_empty_folder(app, tmp_path):
+    """Backing up into a folder that holds anything is refused and the folder untouched."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+
+    result = _backup(app, out)
+
+    assert result.exit_code == 1
+    assert "not empty" in result.output
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_restore_refuses_non_empty_target_unless_forced(app, tmp_path):
+    """Restoring over a database with rows is refused naming --force; with --force the
+    backed-up state replaces what was added since."""
+    _fill(app)
+    out = tmp_path / "backup"
+    assert _backup(app, out).exit_code == 0
+    with app.app_context():
+        make_user(db.session)
+        db.session.commit()
+    changed = _state(app)
+
+    refused = _restore(app, out)
+
+    assert refused.exit_code == 1
+    assert "not empty" in refused.output and "--force" in refused.output
+    assert _state(app) == changed
+
+    forced = _restore(app, out, "--force")
+
+    assert forced.exit_code == 0, forced.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert _state(app)["counts"] == manifest["row_counts"]
+
+
+def test_restore_refuses_evidence_folder_not_empty(app, restore_target, tmp_path):
+    """An empty database with files in its evidence folder is not an empty target."""
+    _fill(app)
+    out = tmp_path / "backup"
+    assert _backup(app, out).exit_code == 0
+    target = restore_target()
+    target.extensions["evidence_store"].put_stream([b"%PDF-1.4\nsomething else\n"])
+
+    result = _restore(target, out)
+
+    assert result.exit_code == 1
+    assert "evidence store already holds 1 file" in result.output
+
+
+@pytest.mark.parametrize("part", ["evidence", "database"])
+def test_restore_detects_altered_backup(app, restore_target, tmp_path, part):
+    """An altered evidence file or database dump in the backup stops the restore before
+    anything is written, naming the file."""
+    _fill(app)
+    out = tmp_path / "backup"
+    assert _backup(app, out).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    if part == "evidence":
+        sha = manifest["evidence"][0]["sha256"]
+        altered, name = out / "evidence" / sha[:2] / sha, sha
+    else:
+        altered = name = out / manifest["database"]["file"]
+        name = altered.name
+    with altered.open("ab") as f:
+        f.write(b"tampered")
+    target = restore_target()
+
+    result = _restore(target, out)
+
+    assert result.exit_code == 1
+    assert name in result.output and "altered" in result.output
+    assert "nothing was restored" in result.output
+    state = _state(target)
+    assert not any(state["counts"].values()) and state["evidence"] == {}
+
+
+def test_restore_detects_edited_manifest_counts(app, restore_target, tmp_path):
+    """A manifest whose row count disagrees with the restored data fails the restore (exit 1)
+    naming the table."""
+    _fill(app)
+    out = tmp_path / "backup"
+    assert _backup(app, out).exit_code == 0
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["row_counts"]["user_account"] += 1
+    path.write_text(json.dumps(manifest))
+
+    result = _restore(restore_target(), out)
+
+    assert result.exit_code == 1
+    assert "table user_account:" in result.output and "does not match" in result.output
+
+
+def test_restore_refuses_a_folder_without_manifest(app, tmp_path):
+    """A folder that is not a complete backup (no manifest) is refused."""
+    folder = tmp_path / "half"
+    folder.mkdir()
+
+    result = _restore(app, folder)
+
+    assert result.exit_code == 1 and "not a complete backup" in result.output
+
+
+def test_pg_dump_missing_is_a_clear_error(app, tmp_path, monkeypatch):
+    """Without pg_dump on PATH the error names it and says how to install it; a PostgreSQL
+    backup stops before writing anything."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    with pytest.raises(ops.OpsError, match="pg_dump was not found on PATH"):
+        ops.require_tool("pg_dump")
+    if PG_URL:
+        out = tmp_path / "backup"
+        result = _backup(app, out)
+        assert result.exit_code == 1
+        assert "pg_dump was not found on PATH" in result.output
+        assert "postgresql-client" in result.output
+        assert not out.exists()
+
+
+@pytest.mark.postgres
+def test_restore_refuses_to_rename_over_an_existing_schema(app, make_app, tmp_path):
+    """In a database that still holds the backed-up schema, a restore into another schema is
+    refused (pg_restore cannot rename it) and nothing is dropped."""
+    _fill(app)
+    out = tmp_path / "backup"
+    assert _backup(app, out).exit_code == 0
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        target = make_app(
+            INSTANCE_PATH=str(tmp_path / "other"),
+            SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": f"-csearch_path={schema}"}},
+        )
+        before = _state(app)
+
+        result = _restore(target, out)
+
+        assert result.exit_code == 1
+        assert "already exists in the target database" in result.output
+        assert _state(app) == before
+    finally:
+        with target.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+# Doctor -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def healthy(make_app):
+    """An app as in production: strong key, schema at head, data, a scheduler holding the
+    lock and a recent successful run."""
+    app = make_app(SECRET_KEY=STRONG_KEY)
+    _fill(app)
+    assert app.test_cli_runner().invoke(args=["tick"]).exit_code == 0
+    with app.app_context():
+        assert scheduler.acquire_lease("scheduler:test:1")
+    return app
+
+
+def test_doctor_ok_on_a_healthy_app(healthy):
+    """Every check passes on a healthy app (with --full too); exit 0."""
+    result = _doctor(healthy, "--full")
+
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    for name in (
+        "secret key",
+        "database",
+        "migrations",
+        "evidence folder",
+        "scheduler lock",
+        "scheduled jobs",
+        "audit chain",
+        "evidence files",
+    ):
+        assert _line(result.output, name).startswith("OK  "), result.output
+
+
+def test_doctor_fails_on_an_edited_audit_chain(healthy):
+    """A raw UPDATE of an audit entry makes the audit-chain check FAIL (exit 1)."""
+    with healthy.app_context():
+        first = db.session.scalar(select(AuditEvent.id).order_by(AuditEvent.id).limit(1))
+        db.session.execute(
+            text("UPDATE audit_event SET action = 'user.nothing' WHERE id = :id"), {"id": first}
+        )
+        db.session.commit()
+
+    result = _doctor(healthy)
+
+    assert result.exit_code == 1
+    assert _line(result.output, "audit chain").startswith("FAIL")
+    assert f"broken at entry {first}" in result.output
+
+
+def test_doctor_fails_when_the_schema_is_behind(healthy):
+    """A database stamped at an older revision than the migrations folder's head FAILs."""
+    head = _head_revision()
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS_DIR)
+    older = ScriptDirectory.from_config(cfg).get_revision(head).down_revision
+    with healthy.app_context():
+        db.session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": older})
+        db.session.commit()
+
+    result = _doctor(healthy)
+
+    assert result.exit_code == 1
+    line = _line(result.output, "migrations")
+    assert line.startswith("FAIL") and f"at {older}, behind the head {head}" in line
+
+
+def test_doctor_full_fails_on_a_missing_evidence_file(healthy):
+    """A deleted evidence file passes the quick doctor but FAILs `doctor --full`, named."""
+    with healthy.app_context():
+        item = db.session.scalars(select(Evidence)).first()
+        sha, evidence_id = item.sha256, item.id
+        db.session.rollback()
+    Path(healthy.config["EVIDENCE_PATH"], sha[:2], sha[2:4], sha).unlink()
+
+    assert _doctor(healthy).exit_code == 0
+    result = _doctor(healthy, "--full")
+
+    assert result.exit_code == 1
+    line = _line(result.output, "evidence files")
+    assert line.startswith("FAIL") and f"missing: evidence {evidence_id} ({sha})" in line
+
+
+def test_doctor_warns_without_a_scheduler(make_app):
+    """No scheduler run and no lock holder are warnings (exit 0), not failures."""
+    app = make_app(SECRET_KEY=STRONG_KEY)
+    _fill(app)
+
+    result = _doctor(app)
+
+    assert result.exit_code == 0, result.output
+    assert _line(result.output, "scheduler lock").startswith("WARN")
+    assert _line(result.output, "scheduled jobs").startswith("WARN")
+
+
+@pytest.mark.parametrize(
+    ("config", "status", "message"),
+    [
+        ({"SECRET_KEY": None}, ops.Health.FAIL, "not set"),
+        ({"SECRET_KEY": ops.EXAMPLE_SECRET_KEY}, ops.Health.FAIL, "example value"),
+        ({"SECRET_KEY": "short"}, ops.Health.WARN, "short"),
+        ({"BASE_URL": "https://audit.example.jp"}, ops.Health.WARN, "SESSION_COOKIE_SECURE"),
+        ({"DEBUG": True}, ops.Health.WARN, "DEBUG is on"),
+    ],
+)
+def test_doctor_config_checks(config, status, message):
+    """The secret key, the cookie flag against an https BASE_URL and DEBUG are judged."""
+    settings = {"SECRET_KEY": STRONG_KEY, "BASE_URL": "http://127.0.0.1:5000"} | config
+
+    found = ops.check_config(settings)
+
+    assert [d.status for d in found if message in d.detail] == [status]
+    assert all(d.status is ops.Health.OK for d in found if message not in d.detail)
