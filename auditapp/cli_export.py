@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from auditapp import database
 from auditapp.errors import DomainError
@@ -46,6 +46,7 @@ def _base():
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a ZIP with the workbook, every evidence file and a manifest of hashes.",
 )
+@with_appcontext  # a group's own callback gets no app context from FlaskGroup
 @click.pass_context
 def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
     """Write the auditor workbook for a scope (and an evidence bundle); see `export verify`.

@@ -54,6 +54,9 @@ def backup_command(out: Path):
     except ops.OpsError as exc:
         db.session.rollback()
         _fail_with(exc)
+    except OSError as exc:  # e.g. the disk filled up; the folder was emptied again
+        db.session.rollback()
+        base._fail(f"backup failed: {exc}")
     db.session.commit()
     database, chain = manifest["database"], manifest["audit_chain"]
     counts = manifest["row_counts"]
@@ -89,6 +92,9 @@ def restore_command(folder: Path, force: bool):
     except ops.OpsError as exc:
         db.session.rollback()
         _fail_with(exc)
+    except OSError as exc:
+        db.session.rollback()
+        base._fail(f"restore failed: {exc}")
     click.echo(
         f"restored {folder} into {result.kind} {result.target}: {result.rows} rows in "
         f"{result.tables} tables, revision {result.revision or 'none'}"

@@ -37,6 +37,7 @@ import argparse
 import csv
 import http.client
 import io
+import json
 import os
 import random
 import re
@@ -69,6 +70,7 @@ REQUEST_TIMEOUT_S = 120.0
 MANAGER_SHARE = 0.6  # of the simulated people; then admins (10 %, at least one), auditors
 ADMIN_SHARE = 0.1
 UPLOAD_SHARE = 0.5  # of the attestations: upload a PDF first, then attest "effective"
+SETUP_FILE = "load-setup.json"  # what --keep leaves for --reuse
 MAX_EXAMPLES = 8  # unexpected answers kept for the report
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -180,8 +182,15 @@ def set_up(args, env: dict[str, str]) -> Accounts:
     cmd += ["--controls", str(args.controls)]
     log(f"$ auditapp {' '.join(cmd[1:])}")
     start = time.perf_counter()
-    out = run_ok(cmd, env)
+    done = run(cmd, env)
     elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise BenchError(
+            f"`auditapp {' '.join(cmd[1:])}` failed after {elapsed:.1f} s (exit "
+            f"{done.returncode}): {last}\n{done.stdout}{done.stderr[-3000:]}"
+        )
+    out = done.stdout
     for line in out.splitlines():
         if "password" not in line:
             log(f"  {line}")
@@ -260,6 +269,75 @@ def stop_server(server: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+# --- where the CPU time goes ---------------------------------------------------------------
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            try:
+                with open(f"{task.path}/children") as f:
+                    kids.extend(int(x) for x in f.read().split())
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return kids
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"{entry.path}/comm") as f:
+                    if f.read().strip() == "postgres":
+                        pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_snapshot(server_pid: int) -> dict:
+    """CPU seconds so far: the machine (busy, idle), gunicorn's processes, postgres'."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = (values[3] + values[4]) / tick
+    gunicorn = {pid: _proc_cpu(pid) for pid in [server_pid, *_children(server_pid)]}
+    postgres = {pid: _proc_cpu(pid) for pid in _postgres_pids()}
+    return {"busy": sum(values) / tick - idle, "idle": idle, "gunicorn": gunicorn, "pg": postgres}
+
+
+def cpu_delta(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds used between two snapshots (processes alive at both)."""
+
+    def used(key: str) -> float:
+        return sum(
+            (after[key][pid] or 0) - (t or 0)
+            for pid, t in before[key].items()
+            if after[key].get(pid) is not None
+        )
+
+    return {
+        "machine busy": after["busy"] - before["busy"],
+        "machine idle": after["idle"] - before["idle"],
+        "gunicorn": used("gunicorn"),
+        "postgres": used("pg"),
+    }
 
 
 # --- measurements ------------------------------------------------------------------------------
@@ -591,7 +669,7 @@ def cast_people(accounts: Accounts, users: int) -> list[tuple[str, str]]:
     return cast
 
 
-def load(args, port: int, accounts: Accounts) -> tuple[Recorder, Recorder, float, float]:
+def load(args, server_pid: int, port: int, accounts: Accounts):
     """Sign everyone in (timed apart), then let them loop until the deadline."""
     cast = cast_people(accounts, args.users)
     login_rec, rec = Recorder(), Recorder()
@@ -638,7 +716,7 @@ def load(args, port: int, accounts: Accounts) -> tuple[Recorder, Recorder, float
         f"({counts['manager']} managers, {counts['admin']} admins, {counts['auditor']} auditors; "
         f"think time {args.think} s) ..."
     )
-    cpu0 = time.process_time()
+    cpu0, snap0 = time.process_time(), cpu_snapshot(server_pid)
     threads = [threading.Thread(target=s.run, daemon=True) for s in scenarios]
     for t in threads:
         t.start()
@@ -647,10 +725,11 @@ def load(args, port: int, accounts: Accounts) -> tuple[Recorder, Recorder, float
     for t in threads:
         t.join(max(0.0, join_until - time.perf_counter()))
     elapsed = time.perf_counter() - start
+    cpu = cpu_delta(snap0, cpu_snapshot(server_pid)) | {"client": time.process_time() - cpu0}
     stuck = sum(t.is_alive() for t in threads)
     if stuck:
         rec.error("(run)", "stuck", f"{stuck} people still waiting at the end")
-    return login_rec, rec, elapsed, time.process_time() - cpu0
+    return login_rec, rec, elapsed, cpu
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -710,7 +789,7 @@ def server_errors(log_path: Path, limit: int = 30) -> list[str]:
     return out
 
 
-def report(args, login_rec, rec, elapsed, client_cpu, results, log_path, demo_info) -> None:
+def report(args, login_rec, rec, elapsed, cpu, results, log_path, demo_info) -> None:
     log("")
     log("== sign-in (before the clock started) ==")
     print_pages(login_rec)
@@ -719,7 +798,21 @@ def report(args, login_rec, rec, elapsed, client_cpu, results, log_path, demo_in
     requests = rec.requests
     throughput = requests / elapsed if elapsed else 0.0
     log(f"throughput: {requests} requests in {elapsed:.1f} s = {throughput:.1f} requests/s")
-    log(f"client CPU (this process, {args.users} threads): {client_cpu:.1f} s")
+    cores = os.cpu_count() or 1
+    log(
+        f"CPU during the run: machine {cpu['machine busy']:.1f} s busy of "
+        f"{cpu['machine busy'] + cpu['machine idle']:.1f} s ({cores} cores, "
+        f"{100 * cpu['machine busy'] / max(1e-9, cpu['machine busy'] + cpu['machine idle']):.0f} %"
+        f" busy); gunicorn {cpu['gunicorn']:.1f} s, postgres {cpu['postgres']:.1f} s, "
+        f"this client {cpu['client']:.1f} s; gunicorn CPU per request "
+        f"{1000 * cpu['gunicorn'] / max(1, requests):.0f} ms"
+    )
+    others = cpu["machine busy"] - cpu["gunicorn"] - cpu["postgres"] - cpu["client"]
+    if others > 0.1 * (cpu["machine busy"] + cpu["machine idle"]):
+        log(
+            f"WARNING: other processes used {others:.1f} s of CPU during the run; the figures "
+            "are not those of a quiet machine"
+        )
     print_pages(rec)
     log("")
     events = ", ".join(f"{k}: {v}" for k, v in sorted(rec.events.items())) or "none"
@@ -783,6 +876,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the database and the instance folder"
     )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        metavar="FOLDER",
+        help="run again on the set-up a --keep run left in FOLDER (its data as that run left "
+        "it; --people/--controls/--database-url are then ignored; nothing is dropped)",
+    )
     args = parser.parse_args(argv)
     if args.users < 1 or args.seconds <= 0 or args.workers < 1:
         parser.error("--users, --seconds and --workers must be positive")
@@ -792,14 +892,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.users} simulated people for {args.seconds:g} s, gunicorn -w {args.workers}, "
         f"{os.cpu_count()} CPUs"
     )
-    work = Path(tempfile.mkdtemp(prefix="auditapp-load-"))
-    dbname, url, params = create_database(args.database_url)
-    log(f"database {dbname} on {params['host']}:{params['port']}; instance {work / 'instance'}")
+    if args.reuse:
+        work = args.reuse.resolve()
+        saved = json.loads((work / SETUP_FILE).read_text())
+        dbname, url = saved["database"], saved["url"]
+        params = server_conninfo(make_url(url))
+        log(f"reusing database {dbname} and folder {work} (set up {saved['created']})")
+    else:
+        work = Path(tempfile.mkdtemp(prefix="auditapp-load-"))
+        dbname, url, params = create_database(args.database_url)
+        log(f"database {dbname} on {params['host']}:{params['port']}; folder {work}")
     server = None
     try:
         instance = work / "instance"
-        instance.mkdir()
-        (instance / "config.py").write_text(f"SECRET_KEY = {secrets.token_hex(32)!r}\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITAPP_")}
         env |= {
             "AUDITAPP_INSTANCE_PATH": str(instance),
@@ -807,7 +912,22 @@ def main(argv: list[str] | None = None) -> int:
             # Measure the code of this tree, not whatever the venv's editable install points to.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
-        accounts = set_up(args, env)
+        if args.reuse:
+            accounts = Accounts(**saved["accounts"])
+        else:
+            instance.mkdir()
+            (instance / "config.py").write_text(f"SECRET_KEY = {secrets.token_hex(32)!r}\n")
+            accounts = set_up(args, env)
+            if args.keep:
+                saved = {
+                    "database": dbname,
+                    "url": url,
+                    "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "people": args.people,
+                    "controls": args.controls,
+                    "accounts": accounts.__dict__,
+                }
+                (work / SETUP_FILE).write_text(json.dumps(saved, indent=1))
         counts = table_counts(params, dbname)
         demo_info = ", ".join(f"{k} {v:,}" for k, v in counts.items())
         log(f"data set: {demo_info}")
@@ -817,18 +937,18 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(args.workers, port, env, log_path)
         wait_healthy(port, server, log_path)
         log(f"gunicorn -w {args.workers} on 127.0.0.1:{port} (pid {server.pid})")
-        login_rec, rec, elapsed, client_cpu = load(args, port, accounts)
+        login_rec, rec, elapsed, cpu = load(args, server.pid, port, accounts)
         stop_server(server)
         server = None
         results = verify(env)
         after = table_counts(params, dbname)
         demo_info += "; after the run: " + ", ".join(f"{k} {v:,}" for k, v in after.items())
-        report(args, login_rec, rec, elapsed, client_cpu, results, log_path, demo_info)
+        report(args, login_rec, rec, elapsed, cpu, results, log_path, demo_info)
     finally:
         if server is not None:
             stop_server(server)
-        if args.keep:
-            log(f"kept: database {dbname} ({url}), folder {work}")
+        if args.keep or args.reuse:
+            log(f"kept: database {dbname}, folder {work} (again: --reuse {work})")
         else:
             drop_database(dbname, params)
             shutil.rmtree(work, ignore_errors=True)

@@ -154,6 +154,7 @@ def test_round_trip_loses_nothing(app, restore_target, tmp_path):
     with app.app_context():  # the backup itself is recorded, chained onto the copied head
         last = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
         assert last.action == "backup.create" and last.prev_hash == before["head"]
+        assert last.client_addr == "cli" and last.actor_label.startswith("cli:")
 
     target = restore_target()
     result = _restore(target, out)
@@ -179,6 +180,26 @@ def test_backup_refuses_non_empty_folder(app, tmp_path):
     assert result.exit_code == 1
     assert "not empty" in result.output
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_backup_with_a_missing_evidence_file_keeps_nothing(app, tmp_path):
+    """A file missing from the store fails the backup naming it; the folder is left empty
+    and no backup is recorded."""
+    _fill(app)
+    with app.app_context():
+        sha = db.session.scalars(select(Evidence.sha256)).first()
+        events = db.session.query(AuditEvent).count()
+        db.session.rollback()
+    Path(app.config["EVIDENCE_PATH"], sha[:2], sha[2:4], sha).unlink()
+    out = tmp_path / "backup"
+
+    result = _backup(app, out)
+
+    assert result.exit_code == 1
+    assert f"missing: evidence file {sha}" in result.output
+    assert list(out.iterdir()) == []
+    with app.app_context():
+        assert db.session.query(AuditEvent).count() == events
 
 
 def test_restore_refuses_non_empty_target_unless_forced(app, tmp_path):

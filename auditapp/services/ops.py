@@ -28,6 +28,7 @@ import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -140,7 +141,7 @@ def _backup_blob_path(folder: Path, sha256: str) -> Path:
 
 def _copy_blob(store: EvidenceStore, sha256: str, dest: Path) -> int:
     """Stream one stored file into the backup, re-hashing it; returns its size."""
-    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
     with store.open(sha256) as source, open(_create_private(dest), "wb") as target:
@@ -226,29 +227,26 @@ def _quote_pattern(schema: str) -> str:
 
 def _dump_sqlite(path: str, dest: Path, busy_timeout_s: float) -> Snapshot:
     """Copy with the online backup API (one consistent read), then read the copy."""
-    source = sqlite3.connect(
-        f"{Path(path).resolve().as_uri()}?mode=rw", uri=True, timeout=busy_timeout_s
-    )
     os.close(_create_private(dest))  # an empty file is a new database to SQLite
-    target = sqlite3.connect(dest)
+    source_uri = f"{Path(path).resolve().as_uri()}?mode=rw"  # rw: never create a new file
     try:
-        source.backup(target)
-        # A self-contained file: no -wal/-shm beside it, whatever mode the source used.
-        target.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        target.close()
-        source.close()
-    return _read_sqlite(dest, _snapshot)
-
-
-def _read_sqlite(path: Path, read: Callable[[Session], Any]) -> Any:
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+        with (
+            closing(sqlite3.connect(source_uri, uri=True, timeout=busy_timeout_s)) as source,
+            closing(sqlite3.connect(dest)) as target,
+        ):
+            source.backup(target)
+            # A self-contained file: no -wal/-shm beside it, whatever mode the source used.
+            target.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.Error as exc:
+        raise OpsError(f"the SQLite backup of {path} failed: {exc}") from None
     engine = sa.create_engine(
-        "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), poolclass=NullPool
+        "sqlite://",
+        creator=lambda: sqlite3.connect(f"{dest.resolve().as_uri()}?mode=ro", uri=True),
+        poolclass=NullPool,
     )
     try:
         with Session(engine) as session:
-            return read(session)
+            return _snapshot(session)
     finally:
         engine.dispose()
 
@@ -322,6 +320,7 @@ def backup(
             dump = out / PG_FILE
             snapshot, extra = _dump_postgres(engine, dump, pg_dump)
         dump_sha, dump_size = _sha256_file(dump)
+        (out / EVIDENCE_DIR).mkdir(mode=0o700)
         files, problems = [], []
         for sha in snapshot.evidence:
             try:
@@ -423,6 +422,8 @@ def _manifest_problems(m: Any) -> list[str]:
             problems.append("database: sha256 and size are required")
         if database["kind"] == "postgresql" and not isinstance(database.get("schema"), str):
             problems.append("database.schema: required for a PostgreSQL backup")
+        if not isinstance(database.get("pg_dump", ""), str):
+            problems.append("database.pg_dump: expected the pg_dump version text")
     counts = m.get("row_counts")
     if not isinstance(counts, dict) or not all(
         isinstance(k, str) and _is_count(v) for k, v in counts.items()
@@ -552,10 +553,10 @@ def _refuse_non_empty(session: Session, store: EvidenceStore) -> None:
     filled = {t: n for t, n in row_counts(session).items() if n and t != _ALEMBIC_TABLE}
     session.rollback()
     if filled:
-        shown = ", ".join(f"{t}: {n}" for t, n in sorted(filled.items())[:5])
+        shown = ", ".join(f"{t} ({n} rows)" for t, n in sorted(filled.items())[:5])
         more = f" and {len(filled) - 5} more tables" if len(filled) > 5 else ""
         raise OpsError(
-            f"the database is not empty ({shown}{more} rows); restore into an empty database, "
+            f"the database is not empty: {shown}{more}; restore into an empty database, "
             f"or pass --force to replace its contents"
         )
     stored = sum(1 for _ in store.iter_hashes())
@@ -574,13 +575,14 @@ def _restore_sqlite(engine: Engine, copy: Path) -> str:
         raise OpsError("the configured database is in memory; restore needs a database file")
     engine.dispose()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"{copy.resolve().as_uri()}?mode=ro", uri=True)
-    target = sqlite3.connect(path, timeout=30)
     try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
+        with (
+            closing(sqlite3.connect(f"{copy.resolve().as_uri()}?mode=ro", uri=True)) as source,
+            closing(sqlite3.connect(path, timeout=30)) as target,
+        ):
+            source.backup(target)
+    except sqlite3.Error as exc:
+        raise OpsError(f"copying the backup into {path} failed: {exc}") from None
     return path
 
 
@@ -631,7 +633,7 @@ def _restore_postgres(engine: Engine, dump: Path, database: dict) -> str:
             )
         _drop_relations(conn, target)
         if source != target:
-            conn.execute(text(f"CREATE SCHEMA {_ident(conn, source)}"))
+            conn.execute(text(f"CREATE SCHEMA {_q(conn, source)}"))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             listing = Path(tmp) / "toc.list"
@@ -662,19 +664,19 @@ def _restore_postgres(engine: Engine, dump: Path, database: dict) -> str:
     except BaseException:
         if source != target:
             with engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {_ident(conn, source)} CASCADE"))
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {_q(conn, source)} CASCADE"))
         raise
     return f"schema {target}"
 
 
-def _ident(conn: Connection, name: str) -> str:
+def _q(conn: Connection, name: str) -> str:
+    """A quoted SQL identifier."""
     return conn.dialect.identifier_preparer.quote(name)
 
 
 def _drop_relations(conn: Connection, schema: str) -> None:
     """Drop the tables, views and sequences of a schema, keeping the schema (its owner and
     grants stay as the administrator set them)."""
-    q = conn.dialect.identifier_preparer.quote
     # Views first (they depend on tables); owned sequences go with their tables.
     for kinds, keyword in (
         ("m", "MATERIALIZED VIEW"),
@@ -683,7 +685,9 @@ def _drop_relations(conn: Connection, schema: str) -> None:
         ("S", "SEQUENCE"),
     ):
         for name in _relations(conn, schema, kinds):
-            conn.execute(text(f"DROP {keyword} IF EXISTS {q(schema)}.{q(name)} CASCADE"))
+            conn.execute(
+                text(f"DROP {keyword} IF EXISTS {_q(conn, schema)}.{_q(conn, name)} CASCADE")
+            )
 
 
 def _move_relations(conn: Connection, source: str, target: str) -> None:
@@ -692,7 +696,6 @@ def _move_relations(conn: Connection, source: str, target: str) -> None:
     ALTER TABLE ... SET SCHEMA moves the table's indexes, constraints and owned sequences
     with it; column defaults name sequences by oid, so they keep working.
     """
-    q = conn.dialect.identifier_preparer.quote
     for kinds, keyword in (
         ("rp", "TABLE"),
         ("S", "SEQUENCE"),
@@ -700,8 +703,9 @@ def _move_relations(conn: Connection, source: str, target: str) -> None:
         ("m", "MATERIALIZED VIEW"),
     ):
         for name in _relations(conn, source, kinds):
-            conn.execute(text(f"ALTER {keyword} {q(source)}.{q(name)} SET SCHEMA {q(target)}"))
-    conn.execute(text(f"DROP SCHEMA {q(source)}"))  # RESTRICT: fails if anything is left
+            moved = f"{_q(conn, source)}.{_q(conn, name)}"
+            conn.execute(text(f"ALTER {keyword} {moved} SET SCHEMA {_q(conn, target)}"))
+    conn.execute(text(f"DROP SCHEMA {_q(conn, source)}"))  # RESTRICT: fails if anything is left
 
 
 def _verify_against(session: Session, store: EvidenceStore, manifest: dict) -> list[str]:
@@ -758,7 +762,8 @@ class Diagnosis:
     detail: str
 
 
-EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string"  # instance/config.example.py  # noqa: S105
+# The value instance/config.example.py ships with.
+EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string"  # noqa: S105
 MIN_SECRET_KEY_LENGTH = 32
 LOW_DISK_BYTES = 1024**3
 TICK_STALE_AFTER = timedelta(days=2)

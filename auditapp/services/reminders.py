@@ -183,6 +183,7 @@ def pending_training(session: Session, today: date) -> list[Reminder]:
             )
         if (
             row.completed_on is None
+            and row.status != "exempt"
             and person.hired_on
             and today - timedelta(days=30) <= person.hired_on <= today
         ):

@@ -147,7 +147,10 @@ def _course_values(session: Session, data: dict, current: Course | None) -> dict
             errors["code"] = _l("is already used")
     audience = data.get("audience") or "all"
     values["audience_all"] = audience == "all"
-    departments = [int(d) for d in data.get("departments") or [] if str(d).isdigit()]
+    departments = sorted({int(d) for d in data.get("departments") or [] if str(d).isdigit()})
+    known = set(session.scalars(select(Department.id).where(Department.id.in_(departments))))
+    if set(departments) - known:
+        errors["departments"] = _l("unknown department")
     roles = [r for r in data.get("roles") or [] if r in {x.value for x in Role}]
     if audience != "all" and not departments and not roles:
         errors["audience"] = _l("choose departments or roles, or everyone")
@@ -291,9 +294,11 @@ def must_take_condition():
                 CourseDepartment.course_id == Course.id,
                 CourseDepartment.department_id == User.department_id,
             ),
-            exists().where(
-                CourseRole.course_id == Course.id,
-                exists().where(UserRole.user_id == User.id, UserRole.role == CourseRole.role),
+            # One EXISTS over both tables, so it correlates with the outer person and course.
+            exists(
+                select(CourseRole.course_id)
+                .join(UserRole, UserRole.role == CourseRole.role)
+                .where(CourseRole.course_id == Course.id, UserRole.user_id == User.id)
             ),
         ),
     )
@@ -336,7 +341,8 @@ def status_select(session: Session, today: date, flt: StatusFilter | None = None
         (
             and_(
                 latest.c.last_on.is_not(None),
-                or_(latest.c.forever > 0, latest.c.valid_until >= soon),
+                # Beyond the due-soon window, like a first-time due date (due_new <= soon).
+                or_(latest.c.forever > 0, latest.c.valid_until > soon),
             ),
             TrainingStatus.COMPLETE.value,
         ),
@@ -530,7 +536,8 @@ def plan_completion(
 
 
 def record_completion(session: Session, actor, plan: CompletionPlan, *, source: str) -> Completion:
-    """Write a completion (re-recording the same day changes nothing and returns it)."""
+    """Write a completion. Re-recording the same day changes nothing, except that a passing
+    retake replaces a failed attempt of that day (recorded in the audit trail)."""
     existing = session.scalar(
         select(Completion).where(
             Completion.course_id == plan.course.id,
@@ -539,6 +546,22 @@ def record_completion(session: Session, actor, plan: CompletionPlan, *, source: 
         )
     )
     if existing is not None:
+        if existing.passed or not plan.passed:
+            return existing
+        before = {"score": existing.score, "passed": existing.passed}
+        existing.score, existing.passed = plan.score, True
+        existing.recorded_by_id = actor.id if _is_user(actor) else None
+        existing.recorded_by_label = audit.actor_label(actor)[:300]
+        existing.recorded_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="training.retake",
+            object_type="completion",
+            object_id=existing.id,
+            before=before,
+            after={"score": plan.score, "passed": True},
+        )
         return existing
     row = Completion(
         course_id=plan.course.id,

@@ -151,12 +151,6 @@ def test_create_course_refuses_bad_input(session, overrides, field, message):
     assert _count(session, Course) == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG: services/training.py _course_values (line 150) accepts any numeric department "
-    "id; an unknown one fails at flush with an IntegrityError (a 500 page on POST "
-    "/training/courses/new) instead of InvalidInput on 'departments'",
-    strict=True,
-)
 def test_create_course_refuses_unknown_department(session):
     """A course for a department that does not exist is refused as invalid input."""
     with pytest.raises(InvalidInput) as exc:
@@ -248,8 +242,8 @@ def test_new_hire_grace_counts_from_hired_on(session, today, newcomer, veteran):
     ("today", "status"),
     [
         (date(2026, 6, 1), "complete"),
-        (date(2027, 3, 11), "complete"),
-        (date(2027, 3, 12), "due_soon"),
+        (date(2027, 3, 10), "complete"),
+        (date(2027, 3, 11), "due_soon"),
         (date(2027, 4, 10), "due_soon"),
         (date(2027, 4, 11), "overdue"),
     ],
@@ -284,32 +278,33 @@ def test_monthly_course_validity_clamped_at_month_end(session):
     row = _complete(session, course, person, date(2026, 1, 31))
     assert row.valid_until == date(2026, 2, 28)
     assert _row(session, person, course, date(2026, 2, 20)).status == "complete"
-    assert _row(session, person, course, date(2026, 2, 22)).status == "due_soon"
+    assert _row(session, person, course, date(2026, 2, 21)).status == "due_soon"
     assert _row(session, person, course, date(2026, 2, 28)).status == "due_soon"
     assert _row(session, person, course, date(2026, 3, 1)).status == "overdue"
 
 
-@pytest.mark.xfail(
-    reason="BUG: services/training.py status_select: a completion expiring exactly "
-    "due_soon_days ahead is 'complete' (valid_until >= soon) while a first-time due date "
-    "the same distance ahead is 'due_soon' (due_new <= soon); the window is one day "
-    "shorter for renewals",
-    strict=True,
+@pytest.mark.parametrize(
+    ("today", "first_time", "renewal"),
+    [
+        (date(2026, 3, 31), "not_started", "complete"),
+        (date(2026, 4, 1), "due_soon", "due_soon"),
+        (date(2026, 5, 1), "due_soon", "due_soon"),
+        (date(2026, 5, 2), "overdue", "overdue"),
+    ],
 )
-def test_due_soon_window_is_the_same_for_first_time_and_renewal(session):
-    """With the same due date, a renewal and a first completion enter the window the same day."""
+def test_due_soon_window_is_the_same_for_first_time_and_renewal(
+    session, today, first_time, renewal
+):
+    """With the same due date, a first completion and a renewal enter the due-soon window
+    on the same day (due_soon_days before it) and are overdue the day after it."""
     renewer = make_user(session, hired_on=HIRED)
     first_timer = make_user(session, hired_on=HIRED)
     course = make_course(session, today=EFFECTIVE, new_hire_grace_days=30, due_soon_days=30)
-    _complete(session, course, renewer, date(2025, 5, 1), actor="test")
-    session.execute(
-        Completion.__table__.update().values(valid_until=date(2026, 5, 1))
-    )  # i.e. valid until the very day first-timers are due
-    today = date(2026, 4, 1)  # both due on 2026-05-01, 30 days ahead
+    _complete(session, course, renewer, date(2025, 5, 1))  # valid until 2026-05-01
     first = _row(session, first_timer, course, today)
-    renewal = _row(session, renewer, course, today)
-    assert _day(first.due_on) == _day(renewal.due_on) == date(2026, 5, 1)
-    assert first.status == renewal.status == "due_soon"
+    again = _row(session, renewer, course, today)
+    assert _day(first.due_on) == _day(again.due_on) == date(2026, 5, 1)
+    assert (first.status, again.status) == (first_time, renewal)
 
 
 def test_once_course_never_expires(session):
@@ -381,12 +376,6 @@ def test_audience_by_department(session):
     assert _row(session, nobody, course, today) is None
 
 
-@pytest.mark.xfail(
-    reason="BUG: services/training.py must_take_condition (line 296): the inner EXISTS over "
-    "user_role is not correlated to the outer user_account (it selects FROM user_role, "
-    "user_account), so a course for a role is due for everyone once anyone holds that role",
-    strict=True,
-)
 def test_audience_by_role(session):
     """A course for a role is due for its holders only; departments and roles add up."""
     sales = make_department(session, code="SALES")
@@ -598,12 +587,6 @@ def test_record_completion_once_per_day_and_audited(session):
     }
 
 
-@pytest.mark.xfail(
-    reason="BUG: services/training.py record_completion (line 541) returns the existing row "
-    "for the same course, person and day unchanged, so a passing retake on the day of a "
-    "failed attempt is silently dropped (the page says 'Recorded') and the person stays due",
-    strict=True,
-)
 def test_passing_retake_on_the_same_day_counts(session):
     """A passing retake on the day of a failed attempt completes the course."""
     person = make_user(session, hired_on=HIRED)
@@ -726,12 +709,6 @@ def test_pending_training_reminders_are_sent_once(session):
     }
 
 
-@pytest.mark.xfail(
-    reason="BUG: services/reminders.py pending_training (line 185) puts every course without "
-    "a completion into the welcome message, including courses the newcomer is exempt from "
-    "(the row's status is not checked)",
-    strict=True,
-)
 def test_welcome_reminder_leaves_out_exempt_courses(session):
     """A newcomer's welcome lists only the courses they must take, not exempt ones."""
     newcomer = make_user(session, hired_on="2026-04-15", email="newcomer@example.jp")

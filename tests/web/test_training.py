@@ -89,9 +89,7 @@ def world(app, users, monkeypatch):
             ack_text="業務上知り得た個人情報を漏らしません。",
             recurrence_months=0,
         )
-        make_course(
-            s, code="DEV-1", title_en="Secure coding", audience="some", departments=[dev]
-        )
+        make_course(s, code="DEV-1", title_en="Secure coding", audience="some", departments=[dev])
         s.commit()
         return {
             "sales": sales.id,
@@ -226,16 +224,24 @@ def test_certificate_is_stored_as_evidence_of_the_completion(app, world):
         assert item.uploaded_by_id == world["emp"] and item.description == "CERT-1"
 
 
-def test_certificate_of_a_wrong_type_is_refused(app, world):
-    """A certificate whose content does not match its name is refused; nothing is written."""
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"MZ\x90\x00", "CERT-1: the content is not a file type we accept (allowed: "),
+        (b"", "CERT-1: the file is empty"),
+    ],
+)
+def test_bad_certificate_file_is_refused(app, world, data, message):
+    """A certificate that is empty or not an accepted file type is refused; nothing is
+    written."""
     client = _client(app, "emp@example.jp")
     _post(
         client,
         "/training/CERT-1/complete",
-        {"completed_on": "2026-05-20", "certificate": (io.BytesIO(b"MZ\x90\x00"), "cert.pdf")},
+        {"completed_on": "2026-05-20", "certificate": (io.BytesIO(data), "cert.pdf")},
         content_type="multipart/form-data",
     )
-    assert "CERT-1: " in _page(client)
+    assert message in _page(client)
     assert _completions(app) == []
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Evidence)) == 0
@@ -252,6 +258,30 @@ def test_acknowledgement_needs_the_box_ticked(app, world):
     assert _completions(app) == [("PLEDGE", "emp@example.jp", TODAY, "self")]
     with app.app_context():
         assert db.session.scalar(select(Completion)).agreed_at is not None
+
+
+def test_score_below_pass_mark_is_recorded_as_not_passed(app, world):
+    """A score below the pass mark is kept in the history as not passed; the course stays due
+    until a passing score is recorded."""
+    with app.app_context():
+        make_course(db.session, code="QUIZ-1", score_required=True, pass_mark="70")
+        db.session.commit()
+    client = _client(app, "emp@example.jp")
+    _post(client, "/training/QUIZ-1/complete", {"completed_on": "2026-05-20", "score": "69"})
+    page = _page(client)
+    assert "Not passed" in page and "pass mark 70" in page
+    with app.app_context():
+        course = training.get_course(db.session, "QUIZ-1")
+        (row,) = training.status_rows(
+            db.session, TODAY, training.StatusFilter(user_id=world["emp"], course_id=course.id)
+        )
+        assert row.status == "overdue"
+    _post(client, "/training/QUIZ-1/complete", {"completed_on": "2026-05-21", "score": "70"})
+    with app.app_context():
+        (row,) = training.status_rows(
+            db.session, TODAY, training.StatusFilter(user_id=world["emp"], course_id=course.id)
+        )
+        assert row.status == "complete"
 
 
 # Department matrix and group sessions --------------------------------------------------------
@@ -389,7 +419,16 @@ def test_organization_csv_is_formula_safe(app, world, as_role):
     assert all(r[2] == dev_label for r in formula)
     emp = [r for r in rows if r[0] == "S002" and r[3] == "SEC-1"]
     assert emp == [
-        ["S002", "営業 一郎", emp[0][2], "SEC-1", "complete", "2026-05-20", "2027-05-20", "2027-05-20"]
+        [
+            "S002",
+            "営業 一郎",
+            emp[0][2],
+            "SEC-1",
+            "complete",
+            "2026-05-20",
+            "2027-05-20",
+            "2027-05-20",
+        ]
     ]
     late = [r for r in rows if r[0] == "S001" and r[3] == "SEC-1"]
     assert late[0][4:] == ["overdue", "", "", "2026-05-01"]
@@ -471,9 +510,7 @@ def test_edit_course(app, world, as_role):
         course = training.get_course(db.session, "SEC-1")
         assert course.title_en == "Security basics 2026" and course.recurrence_months == 24
         assert db.session.scalar(
-            select(func.count())
-            .select_from(AuditEvent)
-            .where(AuditEvent.action == "course.update")
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "course.update")
         )
     response = _post(client, "/training/courses/SEC-1", form | {"due_soon_days": "400"})
     assert response.status_code == 400
@@ -519,7 +556,10 @@ def test_exempt_a_person(app, world, as_role):
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"email": "nobody@example.jp", "reason": "休職中"}, "No user with email 'nobody@example.jp'."),
+        (
+            {"email": "nobody@example.jp", "reason": "休職中"},
+            "No user with email 'nobody@example.jp'.",
+        ),
         ({"email": "emp@example.jp", "reason": " "}, "is required"),
     ],
 )
@@ -544,7 +584,11 @@ def _upload(client, body: bytes, **fields):
     )
 
 
-GOOD = "employee_id,course_code,completed_on,score\r\nS002,SEC-1,2026-05-01,\r\nD001,DEV-1,2026-05-02,\r\n"
+GOOD = (
+    "employee_id,course_code,completed_on,score\r\n"
+    "S002,SEC-1,2026-05-01,\r\n"
+    "D001,DEV-1,2026-05-02,\r\n"
+)
 
 
 def test_import_page_imports_completions(app, world, as_role):

@@ -61,9 +61,7 @@ def _render_index(errors: dict | None = None, form=None, status: int = 200):
         form=form or {},
         chosen=set(form.getlist("category")) if form else set(),
         categories=CATEGORIES,
-        years=export.fiscal_years(
-            db.session, today(), int(config["FISCAL_YEAR_START_MONTH"])
-        ),
+        years=export.fiscal_years(db.session, today(), int(config["FISCAL_YEAR_START_MONTH"])),
         jobs=export.list_jobs(directory, current_user.id),
         keep_hours=_keep_hours(),
         default_lang=str(request.accept_languages.best_match(config["LANGUAGES"]) or "ja"),
@@ -128,7 +126,9 @@ def _start(job: export.Job, lock: export.ExportLock) -> None:
             directory = export.exports_dir(app.instance_path)
             db.session.info[audit.META_KEY] = meta
             try:
-                result = export.run_job(db.session, app.extensions["evidence_store"], directory, job)
+                result = export.run_job(
+                    db.session, app.extensions["evidence_store"], directory, job
+                )
                 with database.writing():
                     actor = db.session.get(User, user_id) or job.owner_label
                     export.record_export(
@@ -186,12 +186,11 @@ def download(job_id: str):
     with database.writing():
         export.record_download(db.session, current_user, job)
         db.session.commit()
-    response = send_file(
+    # Signed-in responses are sent with Cache-Control: no-store (web/__init__.py).
+    return send_file(
         path,
         mimetype=MEDIA_TYPES[job.suffix],
         as_attachment=True,
         download_name=job.download_name,
         max_age=0,
     )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
