@@ -789,6 +789,11 @@ def audit_verify():
     )
 
 
+from auditapp.cli_ops import register as register_ops  # noqa: E402 (needs `cli` defined)
+
+register_ops(cli)
+
+
 def main() -> None:
     """Entry point of the `auditapp` console script."""
     cli()
