@@ -89,6 +89,12 @@ RULES: dict[str, Rule] = {
     "training.course_retire": roles(ADMIN),
     "training.course_exempt": roles(ADMIN),
     "training.import_page": roles(ADMIN),
+    # Auditor export: the job's owner or an admin (object-level in the view).
+    "exports.index": roles(ADMIN, AUDITOR),
+    "exports.create": roles(ADMIN, AUDITOR),
+    "exports.job": roles(ADMIN, AUDITOR),
+    "exports.status": roles(ADMIN, AUDITOR),
+    "exports.download": roles(ADMIN, AUDITOR),
 }
 
 

@@ -51,7 +51,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlalchemy import String, and_, cast, exists, func, or_, select, tuple_
+from sqlalchemy import String, and_, cast, exists, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session, aliased
 
 import auditapp
@@ -456,6 +456,9 @@ class ExportContext:
         self.end = datetime.combine(request.scope_to + timedelta(days=1), time.min, tzinfo=self.tz)
         self.total = 0
         self.done = 0
+        # Set from the first read: later sheets and the bundle plan see the same items.
+        self.audit_head_id = 0
+        self.evidence_max_id = 0
         self._progress = progress
         self._reported = -1
 
@@ -488,7 +491,8 @@ class ExportContext:
         after = None
         while True:
             with self.read():
-                rows = self.session.execute(make_stmt(after).limit(size)).all()
+                # Core execution: plain rows without the ORM's result machinery.
+                rows = self.session.connection().execute(make_stmt(after).limit(size)).all()
                 extra = enrich(rows) if enrich is not None and rows else None
             if not rows:
                 return
@@ -503,18 +507,26 @@ class ExportContext:
         if self._progress is None:
             return
         step = max(1, self.total // 100)
-        if self.done - self._reported >= step or self.done >= self.total:
+        if self.done - self._reported >= step or self.done >= self.total > self._reported:
             self._reported = self.done
             self._progress(min(self.done, self.total), self.total)
 
     # Scope conditions (SQL) ----------------------------------------------------------------
+
+    def in_categories(self, control_id):
+        """A condition on a control id column: its control is in the chosen categories.
+        None chosen means every control; no condition then, so SQLite walks the unique
+        (control_id, period_key) index in keyset order instead of sorting each batch."""
+        if set(self.categories) >= set(_CATEGORY):
+            return true()
+        return control_id.in_(select(Control.id).where(Control.category.in_(self.categories)))
 
     def check_scope(self):
         """Checks whose period overlaps the range, of controls in the categories."""
         return and_(
             Check.period_start <= self.request.scope_to,
             Check.period_end >= self.request.scope_from,
-            Control.category.in_(self.categories),
+            self.in_categories(Check.control_id),
         )
 
     def check_ids(self, as_text: bool = False):
@@ -524,7 +536,7 @@ class ExportContext:
     def finding_scope(self):
         """Findings of in-scope checks, or created in the range, in the categories."""
         return and_(
-            Control.category.in_(self.categories),
+            self.in_categories(Finding.control_id),
             or_(
                 Finding.check_id.in_(self.check_ids()),
                 and_(Finding.created_at >= self.start, Finding.created_at < self.end),
@@ -556,10 +568,19 @@ class ExportContext:
                 ),
             ),
         )
-        return and_(Evidence.status == EvidenceStatus.ACTIVE.value, linked)
+        return and_(
+            Evidence.status == EvidenceStatus.ACTIVE.value,
+            Evidence.id <= self.evidence_max_id,
+            linked,
+        )
 
-    def audit_scope(self, head_id: int):
-        return and_(AuditEvent.at >= self.start, AuditEvent.at < self.end, AuditEvent.id <= head_id)
+    def audit_scope(self):
+        """Entries dated in the range, up to the head printed in the summary."""
+        return and_(
+            AuditEvent.at >= self.start,
+            AuditEvent.at < self.end,
+            AuditEvent.id <= self.audit_head_id,
+        )
 
 
 # Writing cells safely ------------------------------------------------------------------------
@@ -721,7 +742,7 @@ def _check_clean(session: Session) -> None:
     session.rollback()
 
 
-def _counts(ctx: ExportContext, head_id: int) -> dict[str, int]:
+def _counts(ctx: ExportContext) -> dict[str, int]:
     """Rows each built-in sheet will hold (for the progress bar)."""
     s = ctx.session
     with ctx.read():
@@ -741,9 +762,7 @@ def _counts(ctx: ExportContext, head_id: int) -> dict[str, int]:
             .where(ctx.finding_scope())
         )
         evidence = s.scalar(select(func.count()).select_from(Evidence).where(ctx.evidence_scope()))
-        events = s.scalar(
-            select(func.count()).select_from(AuditEvent).where(ctx.audit_scope(head_id))
-        )
+        events = s.scalar(select(func.count()).select_from(AuditEvent).where(ctx.audit_scope()))
     return {
         "Applicability": controls or 0,
         "Controls": controls or 0,
@@ -754,13 +773,15 @@ def _counts(ctx: ExportContext, head_id: int) -> dict[str, int]:
     }
 
 
-def _chain_state(ctx: ExportContext) -> tuple[int, str, int]:
-    """(entries, head hash, head id) of the audit trail, read together."""
+def _snapshot(ctx: ExportContext) -> tuple[int, str]:
+    """The audit trail's entry count and head hash, read together with the ids that bound
+    the audit log and evidence sheets."""
     with ctx.read():
         head = audit.head(ctx.session)
         count = ctx.session.scalar(select(func.count()).select_from(AuditEvent)) or 0
-        head_id = ctx.session.scalar(select(func.max(AuditEvent.id))) or 0
-    return count, head, head_id
+        ctx.audit_head_id = ctx.session.scalar(select(func.max(AuditEvent.id))) or 0
+        ctx.evidence_max_id = ctx.session.scalar(select(func.max(Evidence.id))) or 0
+    return count, head
 
 
 def write_workbook(
@@ -784,9 +805,8 @@ def write_workbook(
     _check_clean(session)
     _load_providers()
     ctx = ExportContext(session, request, now=now, progress=progress)
-    chain = _chain_state(ctx)
-    counts = _counts(ctx, chain[2])
-    ctx.total = sum(counts.values()) + _provider_counts(ctx)
+    chain = _snapshot(ctx)
+    ctx.total = sum(_counts(ctx).values()) + _provider_counts(ctx)
     return _write_workbook(
         ctx,
         Path(out_path),
@@ -812,7 +832,7 @@ def _write_workbook(
     out: Path,
     *,
     generated_by: str,
-    chain: tuple[int, str, int],
+    chain: tuple[int, str],
     bundle_paths: dict[int, str] | None,
     file_status: dict[int, str] | None,
     store: EvidenceStore | None,
@@ -853,7 +873,7 @@ def _write_workbook(
                 ctx.advance()
             result.rows[provider.title] = writer.finish()
         log = SheetWriter(wb, "Audit log", _audit_columns(ctx), tz)
-        for row in _audit_rows(ctx, chain[2]):
+        for row in _audit_rows(ctx):
             log.append(row)
             ctx.advance()
         result.rows["Audit log"] = log.finish()
@@ -958,20 +978,11 @@ def _write_summary(
 
 def _results_by_category(ctx: ExportContext) -> dict[str, dict[str | None, int]]:
     """In-scope checks per category by the result of their current attestation."""
-    latest = (
-        select(Attestation.check_id, func.max(Attestation.sequence).label("seq"))
-        .group_by(Attestation.check_id)
-        .subquery()
-    )
     rows = ctx.session.execute(
         select(Control.category, Attestation.result, func.count())
         .select_from(Check)
         .join(Control, Control.id == Check.control_id)
-        .outerjoin(latest, latest.c.check_id == Check.id)
-        .outerjoin(
-            Attestation,
-            and_(Attestation.check_id == Check.id, Attestation.sequence == latest.c.seq),
-        )
+        .outerjoin(Attestation, _current_attestation_join())
         .where(ctx.check_scope())
         .group_by(Control.category, Attestation.result)
     ).all()
@@ -1229,39 +1240,35 @@ def _current_attestations(ctx: ExportContext, check_ids: list[int]) -> dict[int,
     return found
 
 
-def _check_extras(ctx: ExportContext, rows: list) -> tuple[dict, dict, dict]:
-    """Attestations, reviews and evidence counts for a batch of checks."""
-    ids = [r.id for r in rows]
-    attestations = _current_attestations(ctx, ids)
-    reviews = {
-        r.attestation_id: r
-        for r in ctx.session.execute(
-            select(
-                Review.attestation_id,
-                Review.reviewer_name,
-                Review.reviewed_at,
-                Review.comment,
-            ).where(Review.check_id.in_(ids))
-        )
-    }
-    counts = dict(
-        ctx.session.execute(
-            select(EvidenceLink.object_id, func.count())
-            .join(Evidence, Evidence.id == EvidenceLink.evidence_id)
-            .where(
-                EvidenceLink.object_type == "check",
-                EvidenceLink.object_id.in_([str(i) for i in ids]),
-                Evidence.status == EvidenceStatus.ACTIVE.value,
-            )
-            .group_by(EvidenceLink.object_id)
-        ).all()
+def _current_attestation_join():
+    """An ON clause joining each check to its newest attestation (correlated on the unique
+    (check_id, sequence) index, so no IN lists and no grouping of the whole table)."""
+    newest = (
+        select(func.max(Attestation.sequence))
+        .where(Attestation.check_id == Check.id)
+        .correlate(Check)
+        .scalar_subquery()
     )
-    return attestations, reviews, counts
+    return and_(Attestation.check_id == Check.id, Attestation.sequence == newest)
 
 
 def _check_rows(ctx: ExportContext) -> Iterator[list]:
-    """Each in-scope check with its current attestation, review and evidence count."""
+    """Each in-scope check with its current attestation, review and evidence count, one
+    keyset query per batch."""
     t = ctx.t
+    results = {r: t(f"res_{r}") for r in ("effective", "deficient", "not_applicable")}
+    evidence_count = (
+        select(func.count())
+        .select_from(EvidenceLink)
+        .join(Evidence, Evidence.id == EvidenceLink.evidence_id)
+        .where(
+            EvidenceLink.object_type == "check",
+            EvidenceLink.object_id == cast(Check.id, String),
+            Evidence.status == EvidenceStatus.ACTIVE.value,
+        )
+        .correlate(Check)
+        .scalar_subquery()
+    )
 
     def stmt(after):
         q = (
@@ -1272,8 +1279,18 @@ def _check_rows(ctx: ExportContext) -> Iterator[list]:
                 Check.period_key,
                 Check.due_date,
                 Check.status,
+                Attestation.attester_name,
+                Attestation.attested_at,
+                Attestation.result,
+                Attestation.statement,
+                evidence_count.label("evidence_count"),
+                Review.reviewer_name,
+                Review.reviewed_at,
+                Review.comment,
             )
             .join(Control, Control.id == Check.control_id)
+            .outerjoin(Attestation, _current_attestation_join())
+            .outerjoin(Review, Review.attestation_id == Attestation.id)
             .where(ctx.check_scope())
             .order_by(Check.control_id, Check.period_key)
         )
@@ -1281,27 +1298,22 @@ def _check_rows(ctx: ExportContext) -> Iterator[list]:
             q = q.where(tuple_(Check.control_id, Check.period_key) > tuple_(*after))
         return q
 
-    batches = ctx.batches(
-        stmt, lambda r: (r.control_id, r.period_key), lambda rows: _check_extras(ctx, rows)
-    )
-    for rows, (attestations, reviews, counts) in batches:
+    for rows, _extra in ctx.batches(stmt, lambda r: (r.control_id, r.period_key)):
         for r in rows:
-            a = attestations.get(r.id)
-            review = reviews.get(a.id) if a is not None else None
             yield [
                 r.id,
                 r.code,
                 r.period_key,
                 r.due_date,
                 _check_status_label(ctx, r.status, r.due_date),
-                a.attester_name if a else None,
-                a.attested_at if a else None,
-                t(f"res_{a.result}") if a else None,
-                a.statement if a else None,
-                counts.get(str(r.id), 0),
-                review.reviewer_name if review else None,
-                review.reviewed_at if review else None,
-                review.comment if review else None,
+                r.attester_name,
+                r.attested_at,
+                results.get(r.result, r.result),
+                r.statement,
+                r.evidence_count,
+                r.reviewer_name,
+                r.reviewed_at,
+                r.comment,
             ]
 
 
@@ -1574,7 +1586,7 @@ def _audit_columns(ctx: ExportContext) -> list[Column]:
     ]
 
 
-def _audit_rows(ctx: ExportContext, head_id: int) -> Iterator[list]:
+def _audit_rows(ctx: ExportContext) -> Iterator[list]:
     """The trail's entries dated in the range (up to the head printed in the summary)."""
 
     def stmt(after):
@@ -1591,7 +1603,7 @@ def _audit_rows(ctx: ExportContext, head_id: int) -> Iterator[list]:
                 AuditEvent.prev_hash,
                 AuditEvent.hash,
             )
-            .where(ctx.audit_scope(head_id))
+            .where(ctx.audit_scope())
             .order_by(AuditEvent.id)
         )
         return q if after is None else q.where(AuditEvent.id > after)
@@ -1723,8 +1735,8 @@ def write_bundle(
     _check_clean(session)
     _load_providers()
     ctx = ExportContext(session, request, now=now, progress=progress)
-    chain = _chain_state(ctx)
-    counts = _counts(ctx, chain[2])
+    chain = _snapshot(ctx)
+    counts = _counts(ctx)
     plan = _plan_bundle(ctx)
     ctx.total = (
         sum(counts.values())

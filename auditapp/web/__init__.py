@@ -288,6 +288,7 @@ def init_app(app: Flask) -> None:
     from auditapp.web.catalog import bp as catalog_bp
     from auditapp.web.checks import bp as checks_bp
     from auditapp.web.evidence import bp as evidence_bp
+    from auditapp.web.exports import bp as exports_bp
     from auditapp.web.main import bp as main_bp
     from auditapp.web.training import bp as training_bp
 
@@ -298,6 +299,7 @@ def init_app(app: Flask) -> None:
         checks_bp,
         evidence_bp,
         training_bp,
+        exports_bp,
         admin_bp,
         audit_bp,
     ):

@@ -25,6 +25,7 @@ NAV = [
     ("training.department", _l("Department training")),
     ("training.organization", _l("Training")),
     ("training.courses", _l("Courses")),
+    ("exports.index", _l("Export")),
     ("admin.users_list", _l("Users")),
     ("admin.departments_list", _l("Departments")),
     ("audit.events", _l("Audit log")),

@@ -3,6 +3,7 @@ re-saves it without turning user text into formulas. Skipped where soffice is mi
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,8 @@ from auditapp.services import export
 from tests.services.test_export import PAYLOADS, build_world, request_for
 
 SOFFICE = shutil.which("soffice")
+if SOFFICE is None and os.environ.get("AUDITAPP_REQUIRE_LIBREOFFICE") == "1":
+    raise RuntimeError("AUDITAPP_REQUIRE_LIBREOFFICE=1 but soffice is missing")
 pytestmark = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
 
 

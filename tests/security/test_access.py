@@ -30,6 +30,7 @@ def _sample_args(app) -> dict:
             "evidence_id": item.id,
             "check_id": check.id,
             "finding_id": finding.id,
+            "job_id": "0" * 32,
         }
 
 
