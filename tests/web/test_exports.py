@@ -33,7 +33,10 @@ def world(app):
 
 def _start(client, **form):
     data = {"scope_kind": "fy", "fy": "FY2025", "lang": "ja"} | form
-    return post(client, "/exports/", data, token_from="/exports/")
+    # English pages, so the assertions can quote the English messages.
+    return post(
+        client, "/exports/", data, token_from="/exports/", headers={"Accept-Language": "en"}
+    )
 
 
 def _wait(client, job_path: str, timeout: float = 60) -> dict:
