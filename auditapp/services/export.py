@@ -419,7 +419,7 @@ SummaryProvider = Callable[["ExportContext"], Iterable[tuple[str, str, Any]]]
 SHEET_PROVIDERS: list[SheetProvider] = []
 SUMMARY_PROVIDERS: list[SummaryProvider] = []
 # Modules that register providers when imported, loaded (if present) before each export.
-OPTIONAL_PROVIDER_MODULES = ["auditapp.services.training"]
+OPTIONAL_PROVIDER_MODULES = ["auditapp.services.training_export"]
 
 
 def _load_providers() -> None:
