@@ -33,7 +33,6 @@ _WORDS = {
         "valid": "有効な受講",
         "percent": "受講率(%)",
         "overdue": "期限超過",
-        "overall": "研修受講率（全体, %）",
         "complete": "受講済み",
         "due_soon": "期限間近",
         "not_started": "未受講",
@@ -55,7 +54,6 @@ _WORDS = {
         "valid": "Valid",
         "percent": "Completion %",
         "overdue": "Overdue",
-        "overall": "Training completion (overall, %)",
         "complete": "complete",
         "due_soon": "due soon",
         "not_started": "not started",
@@ -227,7 +225,11 @@ def summary(ctx) -> Iterable[tuple[str, str, Any]]:
     counted = sum(c["total"] - c["exempt"] for c in cells.values())
     valid = sum(c["valid"] for c in cells.values())
     value = round(100 * valid / counted, 1) if counted else None
-    yield ("training_overall", _w(ctx, "overall"), value if value is not None else "n/a")
+    yield (
+        "training_overall",
+        ctx.t("training_overall"),
+        value if value is not None else ctx.t("na"),
+    )
 
 
 for _provider in (TrainingSheet(), TrainingByDepartmentSheet()):

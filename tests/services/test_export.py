@@ -32,6 +32,8 @@ SHEETS = [
     "Checks",
     "Findings",
     "Evidence",
+    "Training",
+    "Training by department",
     "Audit log",
 ]
 PAYLOADS = [
@@ -534,7 +536,7 @@ def test_providers_add_sheets_and_summary_lines(session, world, tmp_path, monkey
         [lambda ctx: [("training_overall", "研修の修了率（全体）", "87%"), ("x", "追加", 1)]],
     )
     result, wb = _write(session, tmp_path)
-    assert wb.sheetnames == SHEETS[:6] + ["Training", "Audit log"]
+    assert wb.sheetnames == SHEETS[:6] + ["Training", "Audit log"]  # only the patched one
     first = wb["Training"]["A2"]
     assert first.value == "=cmd|' /C calc'!A0" and first.data_type == "s"
     assert result.rows["Training"] == 2

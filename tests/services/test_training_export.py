@@ -69,4 +69,4 @@ def test_training_sheets_and_summary(app, session, tmp_path):
     ]
     assert any(r[-1] == 50 for r in dept_rows)
     summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r and r[0]}
-    assert summary["Training completion (overall, %)"] == 50.0
+    assert summary["Training completion (overall)"] == 50.0
