@@ -35,7 +35,18 @@ def writing() -> Iterator[None]:
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
-    """Attach the SQLite pragmas and transaction handling; PostgreSQL needs nothing."""
+    """Attach the SQLite pragmas and transaction handling; on PostgreSQL turn JIT off."""
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _pg_connect(dbapi_connection, _record):
+            # The planner overrates the training status query and spends a second compiling
+            # it (JIT) to save milliseconds (measured in bench/training.py).
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET jit = off")
+            dbapi_connection.commit()
+
+        return
     if engine.dialect.name != "sqlite":
         return
 

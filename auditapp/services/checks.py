@@ -188,20 +188,19 @@ def materialize(
     return _insert_ignoring_duplicates(session, rows)
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict], chunk: int = 500) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING in chunks; returns the rows actually inserted."""
+def _insert_ignoring_duplicates(session: Session, rows: list[dict], chunk: int = 2000) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING, one statement with many parameter sets; returns
+    the rows actually inserted (RETURNING lists only those; rowcount is not reliable)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(Check)
+        .on_conflict_do_nothing(index_elements=["control_id", "period_key"])
+        .returning(Check.id)
+    )
     created = 0
     for i in range(0, len(rows), chunk):
-        stmt = (
-            insert(Check)
-            .values(rows[i : i + chunk])
-            .on_conflict_do_nothing(index_elements=["control_id", "period_key"])
-            .returning(Check.id)
-        )
-        # RETURNING lists only the rows inserted (rowcount is not reliable for this).
-        created += len(session.execute(stmt).all())
+        created += len(session.execute(stmt, rows[i : i + chunk]).all())
     return created
 
 
