@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "CATALOG_PATH": None,  # None: the controls/ folder shipped with the app
     "EVIDENCE_RETENTION_YEARS": 5,
     "UPLOAD_MAX_FORM_PARTS": 12,
+    "EXPORT_KEEP_HOURS": 24,
     # Checks and the scheduler.
     "GRACE_DAYS": 14,
     "PREPARATION_LEAD_DAYS": 14,

@@ -34,6 +34,16 @@ def writing() -> Iterator[None]:
         _write_intent.reset(token)
 
 
+@contextlib.contextmanager
+def reading() -> Iterator[None]:
+    """Within the block, new transactions begin deferred (read only; never wait for writers)."""
+    token = _write_intent.set(False)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     """Attach the SQLite pragmas and transaction handling; on PostgreSQL turn JIT off."""
     if engine.dialect.name == "postgresql":

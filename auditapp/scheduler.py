@@ -28,7 +28,7 @@ from auditapp.extensions import db
 from auditapp.mailer import Mailer, MailSettings
 from auditapp.models import JobRun, SchedulerLock
 from auditapp.models.types import utcnow
-from auditapp.services import audit, catalog_files, checks, evidence, reminders
+from auditapp.services import audit, catalog_files, checks, evidence, export, reminders
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "scheduler"
@@ -87,12 +87,20 @@ def _cleanup_uploads(app: Flask, today: date) -> str:
     return f"{removed} abandoned upload files removed"
 
 
+def _purge_exports(app: Flask, today: date) -> str:
+    removed = export.purge_expired(
+        export.exports_dir(app.instance_path), float(app.config["EXPORT_KEEP_HOURS"])
+    )
+    return f"{removed} expired exports removed"
+
+
 JOBS: list[Job] = [
     Job("materialize_checks", "Create the checks of the current and next period", _materialize),
     Job("mark_overdue", "Mark overdue checks and findings", _overdue),
     Job("send_reminders", "Send due reminders", _reminders),
     Job("evidence_retention", "Purge withdrawn evidence past retention", _evidence_retention),
     Job("cleanup_uploads", "Remove abandoned upload files", _cleanup_uploads),
+    Job("purge_exports", "Remove finished exports past EXPORT_KEEP_HOURS", _purge_exports),
 ]
 
 

@@ -470,13 +470,11 @@ class ExportContext:
     def read(self) -> Iterator[None]:
         """One short read transaction, ended on leaving (deferred on SQLite, so an export
         never holds the write lock; the caller's write intent is restored)."""
-        # database.py offers only `writing()`; the read-only counterpart is set here.
-        token = database._write_intent.set(False)
         try:
-            yield
+            with database.reading():
+                yield
         finally:
             self.session.rollback()
-            database._write_intent.reset(token)
 
     def batches(
         self,
