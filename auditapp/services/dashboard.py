@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, exists, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from auditapp.models import (
     Attestation,
@@ -87,36 +87,33 @@ def checks_overview(session: Session, fiscal_year: int, today: date, start_month
     """The admin's and auditor's view of a fiscal year, in a handful of grouped queries:
     results by category, a quarter x category heat map, overdue checks, unowned controls
     and open findings by risk."""
-    latest = (
-        select(Attestation.check_id, func.max(Attestation.sequence).label("seq"))
-        .group_by(Attestation.check_id)
-        .subquery()
-    )
-    result_of = (
-        select(Attestation.check_id, Attestation.result)
-        .join(
-            latest,
-            (latest.c.check_id == Attestation.check_id) & (latest.c.seq == Attestation.sequence),
-        )
-        .subquery()
+    # The newest attestation of each check, joined directly (NOT EXISTS a later one), so
+    # the database uses the attestation index per check instead of aggregating the whole
+    # table on each request (bench/checks.py: 110 s -> 0.2 s on SQLite at 114k checks).
+    later = aliased(Attestation)
+    newest = and_(
+        Attestation.check_id == Check.id,
+        ~exists().where(
+            later.check_id == Attestation.check_id, later.sequence > Attestation.sequence
+        ),
     )
     rows = session.execute(
         select(
             Control.category,
             Check.period_end,
             Check.status,
-            result_of.c.result,
+            Attestation.result,
             Check.due_date,
             func.count(),
         )
         .join(Control, Control.id == Check.control_id)
-        .outerjoin(result_of, result_of.c.check_id == Check.id)
+        .outerjoin(Attestation, newest)
         .where(Check.fiscal_year == fiscal_year)
         .group_by(
             Control.category,
             Check.period_end,
             Check.status,
-            result_of.c.result,
+            Attestation.result,
             Check.due_date,
         )
     ).all()
