@@ -12,12 +12,15 @@ controls whose checks start five fiscal years back. Then, all in-process:
    effective, 5 % deficient, 5 % not applicable) and an admin's review; 1 % of the past
    checks stay open (overdue), recent ones whose due date has not passed await review;
    deficient ones get a finding (closed when older than about six months). Current and
-   next periods stay open.
+   next periods stay open. On PostgreSQL the tables are then ANALYZEd (as autovacuum would
+   soon do); SQLite gets no statistics, as the app never gathers them.
 3. tick: `scheduler.run_tick(app, today)` twice (the first run marks overdue checks and
    writes the reminders as .eml files to the instance outbox, the second has nothing new).
 4. dashboard: a test client signed in as the admin GETs /dashboard (3 warm-ups, then 50
-   timed requests): p50/p95 wall time and SQL statements per request; and
-   `dashboard.checks_overview` called directly.
+   timed requests): p50/p95 wall time and SQL statements per request; the previous fiscal
+   year's page; and `dashboard.checks_overview` called directly. A series stops early once
+   it has used SERIES_BUDGET_S (the table shows how many requests were timed), and after a
+   page over budget the previous year's page is skipped, so a very slow page still ends.
 
 Targets (issue text): tick < 5 s, dashboard p95 < 150 ms. The script only measures: it
 exits 0 whether or not the targets are met, and non-zero only when something fails.
@@ -557,10 +560,13 @@ def time_requests(app, client, path: str, requests: int, profile: bool) -> dict:
     }
 
 
-def time_overview(app, fiscal_year: int, today: date, start_month: int, requests: int) -> dict:
+def time_overview(
+    app, fiscal_year: int, today: date, start_month: int, requests: int, warm_up: bool = True
+) -> dict:
     with app.app_context():
-        dashboard.checks_overview(db.session, fiscal_year, today, start_month)  # warm-up
-        db.session.rollback()
+        if warm_up:
+            dashboard.checks_overview(db.session, fiscal_year, today, start_month)
+            db.session.rollback()
         times, counts = [], []
         with QueryCounter(db.engine) as counter:
             while not enough(times, requests):
@@ -658,6 +664,14 @@ def measure(app, args, instance: Path) -> list[tuple]:
         hist = make_history(db.session, today, db.session.merge(admin), random.Random(42))
         hist_s = time.perf_counter() - started
         log(f"history: {hist} in {hist_s:.1f} s")
+        if dialect == "postgresql":
+            # Autovacuum analyzes bulk-loaded tables only after a while; a page planned on
+            # the empty tables' statistics meanwhile took minutes (nested loops), which a
+            # live database would not see. SQLite has no statistics unless ANALYZE is run,
+            # and the app never runs it, so SQLite is measured as deployed.
+            for table in db.metadata.sorted_tables:
+                db.session.execute(sa.text(f'ANALYZE "{table.name}"'))
+            db.session.commit()
         db.session.remove()
 
     outbox = Path(app.instance_path) / "outbox"
@@ -674,9 +688,16 @@ def measure(app, args, instance: Path) -> list[tuple]:
     sign_in(client, admin_email, PASSWORD)
     dash = time_requests(app, client, "/dashboard", args.requests, args.profile)
     log(f"GET /dashboard: {dash}")
-    dash_prev = time_requests(app, client, f"/dashboard?fy=FY{fy - 1}", args.requests, False)
-    log(f"GET /dashboard?fy=FY{fy - 1}: {dash_prev}")
-    overview = time_overview(app, fy, today, start_month, args.requests)
+    # When the page ran over its time budget, the previous year's page (informative only) is
+    # skipped and checks_overview is called once without a warm-up, to keep the run short.
+    slow = dash["n"] < args.requests
+    dash_prev = None
+    if not slow:
+        dash_prev = time_requests(app, client, f"/dashboard?fy=FY{fy - 1}", args.requests, False)
+        log(f"GET /dashboard?fy=FY{fy - 1}: {dash_prev}")
+    overview = time_overview(
+        app, fy, today, start_month, 1 if slow else args.requests, warm_up=not slow
+    )
     log(f"checks_overview(FY{fy}): {overview}")
 
     per10k = mat_s / created * 10_000
@@ -718,7 +739,9 @@ def measure(app, args, instance: Path) -> list[tuple]:
             f"{dash_prev['p50_ms']:.1f} / {dash_prev['p95_ms']:.1f} ms",
             "",
             "",
-        ),
+        )
+        if dash_prev
+        else (f"GET /dashboard?fy=FY{fy - 1}", "skipped (page over budget)", "", ""),
         (
             f"checks_overview(FY{fy}) p50 / p95 (n={overview['n']})",
             f"{overview['p50_ms']:.1f} / {overview['p95_ms']:.1f} ms",

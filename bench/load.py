@@ -75,6 +75,7 @@ MAX_EXAMPLES = 8  # unexpected answers kept for the report
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 CHECK_LINK_RE = re.compile(r'href="/checks/(\d+)"')
+FY_OPTION_RE = re.compile(r'<option value="(FY\d{4})"')
 STATEMENTS = {
     "effective": "手順どおり点検し、記録に不備はありませんでした。Checked (load test).",
     "not_applicable": "当期は該当する取扱いがありませんでした。No such processing (load test).",
@@ -122,6 +123,16 @@ def drop_database(name: str, params: dict) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+def analyze(params: dict, dbname: str) -> str:
+    """ANALYZE the run's database (the demo bulk-loads it); returns the server's autovacuum
+    setting. With autovacuum off nothing else ever gathers the planner's statistics, and
+    plans made for empty tables are kept: nested loops over thousands of rows."""
+    with psycopg.connect(**(params | {"dbname": dbname}), autocommit=True) as conn:
+        setting = conn.execute("SHOW autovacuum").fetchone()[0]
+        conn.execute("ANALYZE")
+    return setting
 
 
 def table_counts(params: dict, dbname: str) -> dict[str, int]:
@@ -214,6 +225,24 @@ def set_up(args, env: dict[str, str]) -> Accounts:
         raise BenchError(f"the demo lacks managers, admins or auditors:\n{listing[:2000]}")
     log(f"accounts: {len(managers)} managers, {len(admins)} admins, {len(auditors)} auditors")
     return Accounts(match.group(1), managers, admins, auditors)
+
+
+def code_version() -> str:
+    """The commit measured, and whether the app's files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "auditapp", "migrations"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\n")
+    except OSError:
+        return "unknown (no git)"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return f"{head or 'unknown'}" + (f" + uncommitted: {', '.join(changed)}" if changed else "")
 
 
 def free_port() -> int:
@@ -357,10 +386,13 @@ class Recorder:
     events: Counter = field(default_factory=Counter)  # attested, uploaded, reviewed, ...
     first: float | None = None
     last: float | None = None
+    timeline: list[tuple[float, float, str, int]] = field(default_factory=list)
+    marks: dict[str, float] = field(default_factory=dict)  # e.g. when the export ran
 
     def add(self, page: str, ms: float, status: int, end: float) -> None:
         with self.lock:
             self.latency[page].append(ms)
+            self.timeline.append((end, ms, page, status))
             self.statuses[page][status] += 1
             self.first = end if self.first is None else min(self.first, end)
             self.last = end if self.last is None else max(self.last, end)
@@ -379,6 +411,10 @@ class Recorder:
     def count(self, event: str) -> None:
         with self.lock:
             self.events[event] += 1
+
+    def mark(self, name: str) -> None:
+        with self.lock:
+            self.marks[name] = time.perf_counter()
 
     @property
     def requests(self) -> int:
@@ -412,6 +448,7 @@ class Person:
         self.email = email
         self.cookies: dict[str, str] = {}
         self.token = ""
+        self.last_size = 0
         self.rec = recorder
         self.rng = rng
 
@@ -461,6 +498,7 @@ class Person:
         self._keep_cookies(response)
         status = response.status
         self.rec.add(page, (end - start) * 1000, status, end)
+        self.last_size = len(data)
         text = data.decode("utf-8", "replace")
         if status in expect:
             match = CSRF_RE.search(text)
@@ -541,10 +579,15 @@ class Scenario:
     def pause(self) -> bool:
         """Think time between requests; False when the deadline has passed."""
         if self.think:
-            time.sleep(self.p.rng.uniform(0.5, 1.5) * self.think)
+            left = self.deadline - time.perf_counter()
+            time.sleep(max(0.0, min(left, self.p.rng.uniform(0.5, 1.5) * self.think)))
         return time.perf_counter() < self.deadline
 
     def run(self) -> None:
+        # With think time, people start at random moments of the first pause (a ramp-up),
+        # not all at once; without it the test is a closed loop from the first instant.
+        if self.think:
+            time.sleep(self.p.rng.uniform(0, self.think))
         while time.perf_counter() < self.deadline:
             try:
                 self.round()
@@ -564,7 +607,7 @@ class ManagerScenario(Scenario):
         html = p.get("GET /checks/ (mine, open)", "/checks/?mine=1&status=open")
         ids = [int(i) for i in CHECK_LINK_RE.findall(html)]
         if not ids or not self.pause():
-            p.rec.count("no open checks" if not ids else "deadline")
+            p.rec.count("no open checks" if not ids else "round cut short by the deadline")
             return
         check_id = p.rng.choice(ids)
         html = p.get("GET /checks/<id>", f"/checks/{check_id}")
@@ -602,15 +645,49 @@ class AuditorScenario(Scenario):
         self.export = export
 
     def try_export(self) -> None:
-        """The export page, once: present or not (a 404 is not an error here)."""
+        """One export, as an auditor does it: the export page (a 404 means the feature is
+        not there: reported, not an error), start a workbook of the current fiscal year,
+        follow its progress (status polled once a second) and download it."""
         self.export = False
+        p = self.p
         try:
-            status, _response, _ = self.p.request(
+            status, _response, html = p.request(
                 "GET /exports/", "GET", "/exports/", expect=(200, 404)
             )
         except Unexpected:
             return
-        self.p.rec.count("export page present" if status == 200 else "export page not present")
+        if status == 404:
+            p.rec.count("export page not present")
+            return
+        years = FY_OPTION_RE.findall(html)
+        form = {"scope_kind": "fy", "fy": years[0] if years else "", "lang": "en"}
+        started = time.perf_counter()
+        try:
+            _status, response, _ = p.post_form(
+                "POST /exports/", "/exports/", form, expect=(302,), conflict_ok=True
+            )
+        except Unexpected:
+            p.rec.count("export not started")
+            return
+        p.rec.mark("export started")
+        job = response.headers.get("Location", "")
+        p.get("GET /exports/<id>", job)
+        state, info = "queued", {}
+        while time.perf_counter() < self.deadline:
+            time.sleep(1.0)
+            info = json.loads(p.get("GET /exports/<id>/status", job.rstrip("/") + "/status"))
+            state = info.get("state", "?")
+            if state in ("done", "failed"):
+                break
+        took = time.perf_counter() - started
+        p.rec.mark("export ended")
+        if state != "done" or not info.get("download_url"):
+            p.rec.count(f"export {state} after {took:.0f} s (not downloaded)")
+            if state == "failed":
+                p.rec.error("export", "failed", f"{job}: {info}")
+            return
+        p.request("GET /exports/<id>/download", "GET", info["download_url"], expect=(200,))
+        p.rec.count(f"export done in {took:.0f} s and downloaded ({p.last_size / 1e6:.2f} MB)")
 
     def round(self) -> None:
         if self.export:
@@ -815,6 +892,16 @@ def report(args, login_rec, rec, elapsed, cpu, results, log_path, demo_info) -> 
         )
     print_pages(rec)
     log("")
+    if "export started" in rec.marks and "export ended" in rec.marks:
+        lo, hi = rec.marks["export started"], rec.marks["export ended"]
+        during = [ms for end, ms, _p, _s in rec.timeline if lo <= end <= hi]
+        outside = [ms for end, ms, _p, _s in rec.timeline if not lo <= end <= hi]
+        log(
+            f"while the export ran ({hi - lo:.0f} s): {len(during)} requests, p50 "
+            f"{percentile(during, 50):.0f} ms, p95 {percentile(during, 95):.0f} ms; the rest of "
+            f"the run: {len(outside)} requests, p50 {percentile(outside, 50):.0f} ms, p95 "
+            f"{percentile(outside, 95):.0f} ms"
+        )
     events = ", ".join(f"{k}: {v}" for k, v in sorted(rec.events.items())) or "none"
     log(f"actions: {events}")
     conflicts = ", ".join(f"{k}: {v}" for k, v in sorted(rec.conflicts.items())) or "none"
@@ -842,8 +929,9 @@ def report(args, login_rec, rec, elapsed, cpu, results, log_path, demo_info) -> 
     log("")
     log("== targets ==")
     everything = [v for values in rec.latency.values() for v in values]
+    all_errors = total_errors + sum(login_rec.errors.values())
     rows = [
-        ("errors", "0", str(total_errors + sum(login_rec.errors.values())), total_errors == 0),
+        ("errors (sign-in and run)", "0", str(all_errors), all_errors == 0),
         (
             "p95, all requests",
             f"< {P95_TARGET_MS:.0f} ms",
@@ -874,7 +962,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--samples", type=Path, help="write every timed request to this CSV (end s, ms, page)"
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the database and the instance folder"
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="do not ANALYZE the database after the set-up (plans as autovacuum left them)",
     )
     parser.add_argument(
         "--reuse",
@@ -887,14 +983,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.users < 1 or args.seconds <= 0 or args.workers < 1:
         parser.error("--users, --seconds and --workers must be positive")
 
+    if args.reuse:
+        work = args.reuse.resolve()
+        saved = json.loads((work / SETUP_FILE).read_text())
+        args.people, args.controls = saved["people"], saved["controls"]
     log(
         f"load test: {args.people} people, {args.controls} synthetic controls, "
         f"{args.users} simulated people for {args.seconds:g} s, gunicorn -w {args.workers}, "
         f"{os.cpu_count()} CPUs"
     )
     if args.reuse:
-        work = args.reuse.resolve()
-        saved = json.loads((work / SETUP_FILE).read_text())
         dbname, url = saved["database"], saved["url"]
         params = server_conninfo(make_url(url))
         log(f"reusing database {dbname} and folder {work} (set up {saved['created']})")
@@ -932,11 +1030,22 @@ def main(argv: list[str] | None = None) -> int:
         demo_info = ", ".join(f"{k} {v:,}" for k, v in counts.items())
         log(f"data set: {demo_info}")
 
+        if args.no_analyze:
+            log("planner statistics: left as the set-up left them (--no-analyze)")
+        else:
+            start = time.perf_counter()
+            setting = analyze(params, dbname)
+            log(
+                f"planner statistics: ANALYZE in {time.perf_counter() - start:.1f} s "
+                f"(the server's autovacuum is {setting})"
+            )
+
         port = free_port()
         log_path = work / "gunicorn.log"
         server = start_server(args.workers, port, env, log_path)
         wait_healthy(port, server, log_path)
         log(f"gunicorn -w {args.workers} on 127.0.0.1:{port} (pid {server.pid})")
+        log(f"code served: {code_version()} (as gunicorn started)")
         login_rec, rec, elapsed, cpu = load(args, server.pid, port, accounts)
         stop_server(server)
         server = None
@@ -944,6 +1053,16 @@ def main(argv: list[str] | None = None) -> int:
         after = table_counts(params, dbname)
         demo_info += "; after the run: " + ", ".join(f"{k} {v:,}" for k, v in after.items())
         report(args, login_rec, rec, elapsed, cpu, results, log_path, demo_info)
+        if args.samples:
+            origin = min((t[0] for t in rec.timeline), default=0.0)
+            with open(args.samples, "w", newline="") as f:
+                out = csv.writer(f)
+                out.writerow(["end_s", "ms", "page", "status"])
+                for end, ms, page, status in sorted(rec.timeline):
+                    out.writerow([f"{end - origin:.3f}", f"{ms:.1f}", page, status])
+                for name, at in rec.marks.items():
+                    out.writerow([f"{at - origin:.3f}", "", f"# {name}", ""])
+            log(f"samples: {args.samples}")
     finally:
         if server is not None:
             stop_server(server)

@@ -93,6 +93,7 @@ REQUESTS = 30
 # pathologically slow page still finishes the run); the table says how many were timed.
 SERIES_BUDGET_S = 90.0
 MIN_SAMPLES = 5
+PROFILED = 10  # requests or calls run under cProfile with --profile (after the timed ones)
 DEPARTMENTS = 20
 HIRE_YEARS = 8
 MANAGER_SHARE = 0.05
@@ -498,7 +499,8 @@ def sign_in(client, email: str, password: str) -> None:
 
 
 def time_requests(app, client, path: str, requests: int, profile: bool) -> dict:
-    """Wall time and SQL statements of GET path: WARMUPS untimed, then `requests` timed."""
+    """Wall time and SQL statements of GET path: WARMUPS untimed, then `requests` timed
+    (with --profile, PROFILED more requests afterwards under cProfile, not timed)."""
     with app.app_context():
         engine = db.engine
     for _ in range(WARMUPS):
@@ -506,7 +508,7 @@ def time_requests(app, client, path: str, requests: int, profile: bool) -> dict:
         if response.status_code != 200:
             raise BenchError(f"GET {path}: HTTP {response.status_code}")
     times, counts, size = [], [], 0
-    with QueryCounter(engine) as counter, profiled(profile, f"GET {path}"):
+    with QueryCounter(engine) as counter:
         while not enough(times, requests):
             counter.reset()
             started = time.perf_counter()
@@ -517,6 +519,9 @@ def time_requests(app, client, path: str, requests: int, profile: bool) -> dict:
             size = len(body)
             if response.status_code != 200:
                 raise BenchError(f"GET {path}: HTTP {response.status_code}")
+    with profiled(profile, f"GET {path} x {PROFILED}"):
+        for _ in range(PROFILED if profile else 0):
+            client.get(path).get_data()
     return {
         "n": len(times),
         "p50_ms": statistics.median(times) * 1000,
@@ -529,18 +534,23 @@ def time_requests(app, client, path: str, requests: int, profile: bool) -> dict:
 
 
 def time_service(app, label: str, call, requests: int, profile: bool) -> dict:
-    """Wall time of a service call in an app context (1 warm-up, then `requests`)."""
+    """Wall time of a service call in an app context (1 warm-up, then `requests`; with
+    --profile, PROFILED more calls afterwards under cProfile, not timed)."""
     with app.app_context():
         call(db.session)
         db.session.rollback()
         times, counts = [], []
-        with QueryCounter(db.engine) as counter, profiled(profile, label):
+        with QueryCounter(db.engine) as counter:
             while not enough(times, requests):
                 counter.reset()
                 started = time.perf_counter()
                 result = call(db.session)
                 times.append(time.perf_counter() - started)
                 counts.append(counter.count)
+                db.session.rollback()
+        with profiled(profile, f"{label} x {PROFILED}"):
+            for _ in range(PROFILED if profile else 0):
+                call(db.session)
                 db.session.rollback()
         db.session.remove()
     return {
@@ -727,6 +737,11 @@ def measure(app, args, instance: Path, workdir: Path) -> list[tuple]:
     )
     totals = status_breakdown(app, today)
     log(f"status over the organization: {dict(totals)}")
+    if totals["total"] != len(pop.pairs):
+        log(
+            f"warning: the app computes {totals['total']:,} person-course rows but "
+            f"{len(pop.pairs):,} pairs were generated from the audiences (see must_take)"
+        )
 
     dept_id, dept_code, members = pick_department(app)
     client = app.test_client()
@@ -743,11 +758,15 @@ def measure(app, args, instance: Path, workdir: Path) -> list[tuple]:
         "status_rows(department)",
         lambda s: training.status_rows(s, today, flt),
         args.requests,
-        False,
+        args.profile,
     )
     log(f"status_rows(department {dept_code}): {svc_dept}")
     svc_rollup = time_service(
-        app, "rollup_table()", lambda s: training.rollup_table(s, today), args.requests, False
+        app,
+        "rollup_table()",
+        lambda s: training.rollup_table(s, today),
+        args.requests,
+        args.profile,
     )
     log(f"rollup_table(): {svc_rollup}")
     overdue = training.StatusFilter(status="overdue")
@@ -756,7 +775,7 @@ def measure(app, args, instance: Path, workdir: Path) -> list[tuple]:
         "status_rows(status=overdue)",
         lambda s: training.status_rows(s, today, overdue),
         args.requests,
-        False,
+        args.profile,
     )
     log(f"status_rows(status=overdue): {svc_overdue}")
 
@@ -802,6 +821,12 @@ def measure(app, args, instance: Path, workdir: Path) -> list[tuple]:
         ("completions before the imports", f"{before:,}", "", ""),
         ("  pairs missing the latest one", f"{pop.counts['pairs missing the latest']:,}", "", ""),
         ("  exemptions", f"{pop.counts['exemptions']:,}", "", ""),
+        (
+            "status rows of the app (rollup) vs pairs generated",
+            f"{totals['total']:,} vs {len(pop.pairs):,}",
+            "equal",
+            "OK" if totals["total"] == len(pop.pairs) else "MISMATCH",
+        ),
         (
             "status: complete/due soon/overdue/not started/exempt",
             "/".join(
