@@ -2,33 +2,42 @@
 
 A fresh PostgreSQL database (CREATE DATABASE auditapp_load_<pid> on the server of
 --database-url, dropped at the end unless --keep) and a temporary instance folder are
-set up with `auditapp init` and `auditapp demo --people N --years 1 --controls M` (timed).
-gunicorn then serves the app with --workers sync workers on 127.0.0.1, and --users
-simulated people, one thread and one http.client connection each, sign in and loop until
-the deadline (--seconds):
+set up with `auditapp init` and `auditapp demo --people N --years 1 --controls M` (timed),
+then ANALYZEd (the demo bulk-loads the tables; where the server runs without autovacuum
+nothing else would give the planner statistics). gunicorn serves the app with --workers
+sync workers on 127.0.0.1, and --users simulated people, one thread and one http.client
+connection each, sign in (before the clock starts; reported apart) and loop until the
+deadline (--seconds):
 
 - managers: home page, their open checks (/checks/?mine=1&status=open), one check's page,
   half the time a small PDF uploaded to it (link=check:<id>) and then attest "effective",
   otherwise attest "not applicable"; the redirect after attesting is followed. A 409 (two
-  people attesting the same check, or the check already attested) is expected: counted,
-  not an error.
+  people attesting the same check at once) is expected: counted, not an error.
 - admins: home page, the attested checks (/checks/?status=attested), one check's page, its
   review (decision=accepted; a 409 is expected as above), then the dashboard, catalog,
   organization training and evidence library.
-- auditors: dashboard, catalog, organization training and evidence library; the first
-  auditor also asks for the export page once (GET /exports/; a 404 is reported as "export
-  page not present").
+- auditors: dashboard, catalog, organization training and evidence library. The first
+  auditor starts one export first: GET /exports/ (a 404 is reported as "export page not
+  present"), POST a workbook of the newest fiscal year, poll its status once a second and
+  download it.
 
-Sign-ins happen before the clock starts (reported separately). Afterwards the script prints
-throughput, p50/p95/p99 per page, errors (status >= 500, connection errors, unexpected
-statuses), runs `auditapp audit verify` and `auditapp evidence verify`, and prints the
-targets with PASS/FAIL. Targets (issue text): 0 errors, p95 < 300 ms, both verifications
-clean. The script only measures: it exits 0 whether or not the targets are met, and
-non-zero only when the run itself cannot be done (set-up fails, nobody can sign in).
+Managers, admins and auditors are 60/10/30 % of --users, spread round robin over the demo's
+accounts of each role (the demo has 6 managers, 1 admin besides the first one, 2 auditors).
+With --think S each person pauses 0.5 to 1.5 x S between requests and starts at a random
+moment of the first S seconds; without it (the default) the test is a closed loop.
 
-    .venv/bin/python bench/load.py        # 10,000 people, 2,000 controls, 50 people, 60 s
+Afterwards the script prints throughput, where the CPU went (gunicorn, PostgreSQL, this
+client, other processes), p50/p95/p99 per page, errors (status >= 500, connection errors,
+unexpected statuses), the results of `auditapp audit verify` and `auditapp evidence verify`
+(run after gunicorn stopped), and the targets with PASS/FAIL. Targets (issue text): 0 errors,
+p95 < 300 ms, both verifications clean. The script only measures: it exits 0 whether or not
+the targets are met, and non-zero only when the run itself cannot be done (set-up fails,
+nobody can sign in).
+
+    .venv/bin/python bench/load.py                 # 10,000 people, 2,000 controls, 50 x 60 s
     .venv/bin/python bench/load.py --people 500 --controls 100 --users 10 --seconds 15
-    .venv/bin/python bench/load.py --think 1.0     # a pause of ~1 s between a person's requests
+    .venv/bin/python bench/load.py --people 7500 --keep    # keep the set-up for --reuse
+    .venv/bin/python bench/load.py --reuse /tmp/auditapp-load-XXXX --think 5
 """
 
 from __future__ import annotations

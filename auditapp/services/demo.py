@@ -154,7 +154,7 @@ def create(session: Session, actor, *, people: int = 30, today: date | None = No
                 "email": f"{GIVEN_EN[given]}.{FAMILY_EN[family]}{i + 1}@{DEMO_DOMAIN}",
                 "department": depts[dept_index].code,
                 "roles": _roles_for(within, dept_index),
-                "hired_on": (today - timedelta(days=30 + 97 * i)).isoformat(),
+                "hired_on": (today - timedelta(days=30 + (97 * i) % 10_000)).isoformat(),
             },
             password_hash=shared_hash,
         )
