@@ -47,6 +47,24 @@ def make_evidence(app, session, data: bytes = b"%PDF-1.4\nfactory\n", link="cont
     )
 
 
+def own_control(session, code: str, owner, checks_from):
+    """A synced control owned by `owner`, checked from `checks_from` (a date) on."""
+    from auditapp.services import catalog
+
+    control = catalog.get(session, code)
+    catalog.update_settings(
+        session,
+        "test",
+        control,
+        owner_email=owner.email,
+        frequency_override=None,
+        applicable=True,
+        justification=None,
+    )
+    control.checks_from = checks_from
+    return control
+
+
 def make_check_and_finding(session, code: str, owner=None, today=None):
     """A synced control given an owner (a new manager unless given), its current checks,
     and a finding on the first of them. The catalog must be synced."""

@@ -11,7 +11,7 @@ from auditapp import scheduler
 from auditapp.extensions import db
 from auditapp.models import Check, JobRun
 from auditapp.services import catalog
-from tests.factories import make_user
+from tests.factories import make_user, own_control
 
 pytestmark = pytest.mark.postgres
 
@@ -23,17 +23,7 @@ def test_two_schedulers_one_runs_jobs(make_app):
     with app.app_context():
         catalog.sync(db.session, "test", app.config["CATALOG_PATH"])
         owner = make_user(db.session, roles=["manager"])
-        control = catalog.get(db.session, "TEC-04")
-        catalog.update_settings(
-            db.session,
-            "test",
-            control,
-            owner_email=owner.email,
-            frequency_override=None,
-            applicable=True,
-            justification=None,
-        )
-        control.checks_from = date(2026, 4, 1)
+        own_control(db.session, "TEC-04", owner, date(2026, 4, 1))
         db.session.commit()
     first = scheduler.Runner(app, kind="first")
     second = scheduler.Runner(app, kind="second")

@@ -15,7 +15,7 @@ from auditapp import scheduler
 from auditapp.extensions import db
 from auditapp.models import Check, JobRun, Notification
 from auditapp.services import catalog
-from tests.factories import make_user
+from tests.factories import make_user, own_control
 
 
 @pytest.fixture
@@ -26,17 +26,7 @@ def owned(app):
         owner = make_user(db.session, roles=["manager"], email="owner@example.jp", name="担当 一郎")
         owner.language = "ja"
         for code in ("TEC-04", "ORG-03"):
-            control = catalog.get(db.session, code)
-            catalog.update_settings(
-                db.session,
-                "test",
-                control,
-                owner_email=owner.email,
-                frequency_override=None,
-                applicable=True,
-                justification=None,
-            )
-            control.checks_from = date(2026, 4, 1)
+            own_control(db.session, code, owner, date(2026, 4, 1))
         db.session.commit()
 
 
@@ -138,17 +128,7 @@ def test_reminders_over_smtp_once_in_the_recipients_language(make_app):
                 db.session, roles=["manager"], email="owner@example.jp", name="担当 一郎"
             )
             owner.language = "ja"
-            control = catalog.get(db.session, "TEC-04")
-            catalog.update_settings(
-                db.session,
-                "test",
-                control,
-                owner_email=owner.email,
-                frequency_override=None,
-                applicable=True,
-                justification=None,
-            )
-            control.checks_from = date(2026, 10, 1)
+            own_control(db.session, "TEC-04", owner, date(2026, 10, 1))
             db.session.commit()
         runner = app.test_cli_runner()
         # FY2026-M07 (October) is due 2026-11-13: on 11-27 it is overdue (week 1).
@@ -179,17 +159,7 @@ def test_smtp_down_is_retried_not_lost(make_app):
     with app.app_context():
         catalog.sync(db.session, "test", app.config["CATALOG_PATH"])
         owner = make_user(db.session, roles=["manager"], email="owner@example.jp")
-        control = catalog.get(db.session, "TEC-04")
-        catalog.update_settings(
-            db.session,
-            "test",
-            control,
-            owner_email=owner.email,
-            frequency_override=None,
-            applicable=True,
-            justification=None,
-        )
-        control.checks_from = date(2026, 10, 1)
+        own_control(db.session, "TEC-04", owner, date(2026, 10, 1))
         db.session.commit()
     runner = app.test_cli_runner()
     result = runner.invoke(args=["tick", "--today", "2026-11-27"])
