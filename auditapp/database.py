@@ -14,7 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Select, event, func, select
+from sqlalchemy.orm import Session
 
 _write_intent: ContextVar[bool] = ContextVar("auditapp_write_intent", default=True)
 
@@ -79,3 +80,11 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
 def is_postgres(engine: Engine) -> bool:
     """True when the engine talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"
+
+
+def paginate(session: Session, stmt: Select, page: int, size: int) -> tuple[list, int]:
+    """One page (1-based) of an ordered statement's rows, and the total count: the one
+    way lists are paged (the count runs over the statement without its ORDER BY)."""
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    result = session.scalars(stmt.offset((max(page, 1) - 1) * size).limit(size))
+    return list(result.unique().all()), total

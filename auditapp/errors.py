@@ -23,6 +23,11 @@ class InvalidInput(DomainError):
 
     status = 400
 
+    @classmethod
+    def from_errors(cls, errors: dict) -> InvalidInput:
+        """One error naming every bad field ("field: problem; field: problem")."""
+        return cls("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+
 
 class NotFound(DomainError):
     """The object does not exist or the actor may not know it exists."""

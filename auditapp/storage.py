@@ -57,6 +57,17 @@ class StoredBlob:
     created: bool
 
 
+def sha256_file(path: str | Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in chunks: the one file hash of the app."""
+    digest = hashlib.sha256()
+    size = 0
+    with Path(path).open("rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def check_hash(sha256: str) -> str:
     """Return `sha256` when it is 64 lowercase hex digits, else raise ValueError."""
     if not isinstance(sha256, str) or not _HASH_RE.fullmatch(sha256):

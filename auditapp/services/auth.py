@@ -7,12 +7,12 @@ from datetime import timedelta
 from functools import cache
 from importlib import resources
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from auditapp.errors import Forbidden, InvalidInput, TooManyRequests
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import LoginFailure, User
 from auditapp.models.types import utcnow
 from auditapp.services import audit

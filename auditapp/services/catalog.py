@@ -11,11 +11,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from auditapp.errors import InvalidInput, NotFound
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import (
     Control,
     ControlStatus,
@@ -239,7 +239,11 @@ def update_settings(
         errors["frequency_override"] = _l("unknown frequency")
     try:
         text = inputs.text(
-            justification, "na_justification", max_len=MAX_JUSTIFICATION, required=not applicable
+            justification,
+            "na_justification",
+            max_len=MAX_JUSTIFICATION,
+            required=not applicable,
+            multiline=True,
         )
     except InvalidInput as exc:
         errors.update(exc.errors)
@@ -247,7 +251,7 @@ def update_settings(
     if not applicable and not errors.get("na_justification") and not text:
         errors["na_justification"] = _l("is required")
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     before = _snapshot(control)
     if owner is not None and control.checks_from is None:
         control.checks_from = utcnow().date()  # checks start with the period in progress

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, and_, cast, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from auditapp.errors import Conflict, Forbidden, InvalidInput, NotFound
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import (
     Attestation,
     Check,
@@ -305,7 +305,7 @@ def _finding_fields(data: dict, today: date) -> dict:
     values: dict = {}
     for field, limit in (("description", MAX_TEXT), ("remediation_plan", MAX_TEXT)):
         try:
-            values[field] = inputs.text(data.get(field), field, max_len=limit)
+            values[field] = inputs.text(data.get(field), field, max_len=limit, multiline=True)
         except InvalidInput as exc:
             errors.update(exc.errors)
     risk = (data.get("risk") or "").strip().lower()
@@ -320,7 +320,7 @@ def _finding_fields(data: dict, today: date) -> dict:
     except InvalidInput as exc:
         errors.update(exc.errors)
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     return values
 
 
@@ -352,7 +352,7 @@ def attest(
     if result not in {r.value for r in Result}:
         errors["result"] = _l("choose effective, deficient or not applicable")
     try:
-        text = inputs.text(statement, "statement", max_len=MAX_STATEMENT)
+        text = inputs.text(statement, "statement", max_len=MAX_STATEMENT, multiline=True)
     except InvalidInput as exc:
         errors.update(exc.errors)
         text = None
@@ -368,7 +368,7 @@ def attest(
         except InvalidInput as exc:
             errors.update({f"finding_{k}": v for k, v in exc.errors.items()})
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     moved = session.execute(
         update(Check)
         .where(Check.id == check.id, Check.status.in_(OPEN_STATES))
@@ -427,13 +427,17 @@ def review(
         errors["decision"] = _l("choose accept or return")
     try:
         text = inputs.text(
-            comment, "comment", max_len=MAX_TEXT, required=decision == Decision.RETURNED
+            comment,
+            "comment",
+            max_len=MAX_TEXT,
+            required=decision == Decision.RETURNED,
+            multiline=True,
         )
     except InvalidInput as exc:
         errors.update(exc.errors)
         text = None
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     new_status = (
         CheckStatus.ACCEPTED if decision == Decision.ACCEPTED else CheckStatus.RETURNED
     ).value
@@ -504,7 +508,7 @@ def submit_closure(session: Session, actor: User, finding: Finding, note: str | 
         raise Conflict(_l("This finding is not open."))
     errors: dict = {}
     try:
-        text = inputs.text(note, "closing_note", max_len=MAX_TEXT)
+        text = inputs.text(note, "closing_note", max_len=MAX_TEXT, multiline=True)
     except InvalidInput as exc:
         errors.update(exc.errors)
         text = None
@@ -512,7 +516,7 @@ def submit_closure(session: Session, actor: User, finding: Finding, note: str | 
     if not items:
         errors["evidence"] = _l("attach evidence of the fix before asking to close")
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     finding.status = FindingStatus.CLOSURE_SUBMITTED.value
     finding.closing_note = text
     finding.closure_submitted_at = utcnow()
@@ -541,7 +545,13 @@ def review_closure(
         raise Forbidden(_l("You cannot review your own closure."))
     if decision not in {d.value for d in Decision}:
         raise inputs.fail("decision", _l("choose accept or return"))
-    text = inputs.text(comment, "comment", max_len=MAX_TEXT, required=decision == Decision.RETURNED)
+    text = inputs.text(
+        comment,
+        "comment",
+        max_len=MAX_TEXT,
+        required=decision == Decision.RETURNED,
+        multiline=True,
+    )
     finding.reviewer_id = actor.id
     finding.review_comment = text
     finding.reviewed_at = utcnow()

@@ -11,7 +11,8 @@ ENCODINGS = {"utf-8": "utf-8-sig", "cp932": "cp932"}
 MAX_FIELD_CHARS = 10_000
 
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+# The full-width forms count too: Japanese spreadsheet programs read "＝1+1" as a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 
 
 def csv_safe(value: str) -> str:

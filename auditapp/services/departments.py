@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from auditapp.errors import Conflict, InvalidInput, NotFound
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import Department, User
 from auditapp.services import audit, inputs
 

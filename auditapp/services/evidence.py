@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from auditapp.errors import InvalidInput, NotFound
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import Control, Evidence, EvidenceLink, EvidenceStatus, Role, User
 from auditapp.models.types import utcnow
 from auditapp.services import audit, inputs
@@ -196,7 +196,9 @@ def plan_upload(
                 _l("%(kind)s %(id)s was not found", kind=target.object_type, id=target.object_id)
             )
     try:
-        text = inputs.text(description, "description", max_len=MAX_DESCRIPTION, required=False)
+        text = inputs.text(
+            description, "description", max_len=MAX_DESCRIPTION, required=False, multiline=True
+        )
     except InvalidInput as exc:
         errors.update(exc.errors)
         text = None
@@ -208,7 +210,7 @@ def plan_upload(
         errors.update(exc.errors)
         until = None
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     return UploadPlan(
         targets=targets,
         description=text,
@@ -304,7 +306,7 @@ def snapshot(item: Evidence) -> dict:
 
 def withdraw(session: Session, actor, item: Evidence, reason: str | None) -> Evidence:
     """Withdraw an item (admin): hidden from new reports, bytes kept until retention ends."""
-    text = inputs.text(reason, "reason", max_len=MAX_REASON)
+    text = inputs.text(reason, "reason", max_len=MAX_REASON, multiline=True)
     if item.status != EvidenceStatus.ACTIVE.value:
         raise InvalidInput(
             _l("this evidence is already withdrawn"), {"reason": _l("already withdrawn")}

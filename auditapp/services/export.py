@@ -44,7 +44,6 @@ from typing import Any, Protocol
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -57,6 +56,7 @@ from sqlalchemy.orm import Session, aliased
 import auditapp
 from auditapp import database
 from auditapp.errors import Conflict, InvalidInput
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import (
     Attestation,
     AuditEvent,
@@ -369,7 +369,7 @@ def make_request(
     if lang not in LANGUAGES:
         errors["lang"] = _l("choose ja or en")
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     label = f"FY{periods.parse_fiscal_year(fy.strip().upper())}" if (fy or "").strip() else ""
     return ExportRequest(start, end, chosen, lang, timezone, label)
 

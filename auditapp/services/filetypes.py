@@ -13,8 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from flask_babel import lazy_gettext as _l
-
+from auditapp.i18n import lazy_text as _l
 from auditapp.services.inputs import fail
 
 

@@ -10,9 +10,8 @@ import re
 import unicodedata
 from datetime import date
 
-from flask_babel import lazy_gettext as _l
-
 from auditapp.errors import InvalidInput
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import Role
 
 EMAIL_RE = re.compile(
@@ -28,15 +27,41 @@ def fail(field: str, message) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", {field: message})
 
 
-def text(value: str | None, field: str, *, max_len: int, required: bool = True) -> str | None:
-    """Strip a text value and check it is present (if required) and not too long."""
+# Bidirectional overrides and isolates reorder what a reader sees (a name that displays
+# differently from what it is); never accepted in anything people type.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def text(
+    value: str | None,
+    field: str,
+    *,
+    max_len: int,
+    required: bool = True,
+    multiline: bool = False,
+) -> str | None:
+    """Strip a text value and check it is present (if required) and not too long.
+
+    Names, titles and codes are one line: control characters (CR, LF and tab included)
+    are refused, as they break mail headers, CSV rows and workbook cells. Only fields
+    declared `multiline` (statements, descriptions, comments) keep line breaks and tabs.
+    Bidirectional overrides are refused everywhere.
+    """
     value = (value or "").strip()
     if not value:
         if required:
             raise fail(field, _l("is required"))
         return None
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n\t" for ch in value):
-        raise fail(field, _l("contains control characters"))
+    allowed = "\r\n\t" if multiline else ""
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
+        raise fail(
+            field,
+            _l("contains control characters")
+            if multiline
+            else _l("must be one line without control characters"),
+        )
+    if any(ch in BIDI_CONTROLS for ch in value):
+        raise fail(field, _l("contains bidirectional control characters"))
     if len(value) > max_len:
         raise fail(
             field, _l("is too long (%(n)s characters, at most %(max)s)", n=len(value), max=max_len)

@@ -28,7 +28,8 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import jpholiday
 
@@ -230,3 +231,8 @@ def parse_fiscal_year(text: str) -> int:
     if match is None or int(match["year"]) < 1:
         raise ValueError(f"invalid fiscal year {text!r}; expected FY2026 or 2026")
     return int(match["year"])
+
+
+def today_in(timezone: str) -> date:
+    """Today's date in a time zone (the configured TIMEZONE): the one way to ask for today."""
+    return datetime.now(ZoneInfo(timezone)).date()

@@ -326,7 +326,9 @@ def render(reminder: Reminder, *, language: str, base_url: str) -> tuple[str, st
                 _("This message was sent by auditapp. Please do not reply."),
             ]
         )
-    return subject, body
+    # One line whatever the data holds (a title saved with a line break before such input
+    # was refused must not make every reminder of its course fail).
+    return " ".join(subject.split()), body
 
 
 def deliver(

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import BinaryIO
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Date,
     String,
@@ -32,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from auditapp.errors import Forbidden, InvalidInput, NotFound
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import (
     Completion,
     Course,
@@ -94,9 +94,13 @@ def _course_values(session: Session, data: dict, current: Course | None) -> dict
         "code": lambda v: inputs.text(v, "code", max_len=40),
         "title_ja": lambda v: inputs.text(v, "title_ja", max_len=200),
         "title_en": lambda v: inputs.text(v, "title_en", max_len=200),
-        "description": lambda v: inputs.text(v, "description", max_len=MAX_TEXT, required=False),
+        "description": lambda v: inputs.text(
+            v, "description", max_len=MAX_TEXT, required=False, multiline=True
+        ),
         "content_url": lambda v: inputs.text(v, "content_url", max_len=500, required=False),
-        "ack_text": lambda v: inputs.text(v, "ack_text", max_len=MAX_TEXT, required=False),
+        "ack_text": lambda v: inputs.text(
+            v, "ack_text", max_len=MAX_TEXT, required=False, multiline=True
+        ),
         "control_codes": lambda v: inputs.text(v, "control_codes", max_len=200, required=False),
     }
     for name, check in checks.items():
@@ -157,7 +161,7 @@ def _course_values(session: Session, data: dict, current: Course | None) -> dict
     values["departments"] = departments
     values["roles"] = roles
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     return values
 
 
@@ -542,7 +546,7 @@ def plan_completion(
     if course.kind == CourseKind.ACKNOWLEDGEMENT and not agreed:
         errors["agreed"] = _l("tick the box to agree")
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     passed = value is None or course.pass_mark is None or value >= course.pass_mark
     return CompletionPlan(course, person, day, value, passed, agreed)
 
@@ -657,7 +661,7 @@ def grant_exemption(
     session: Session, actor, course: Course, person: User, reason: str | None
 ) -> Exemption:
     """Exempt a person from a course with a reason (recorded with who granted it)."""
-    text = inputs.text(reason, "reason", max_len=MAX_TEXT)
+    text = inputs.text(reason, "reason", max_len=MAX_TEXT, multiline=True)
     row = session.scalar(
         select(Exemption).where(Exemption.course_id == course.id, Exemption.user_id == person.id)
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from auditapp.errors import Conflict, InvalidInput, NotFound
+from auditapp.i18n import lazy_text as _l
 from auditapp.models import Department, Role, User, UserRole
 from auditapp.services import audit, auth, departments, inputs
 
@@ -79,7 +79,7 @@ def validate(session: Session, data: dict, current: User | None = None) -> UserF
         if other is not None and other is not current:
             errors["employee_id"] = _l("%(value)s is already used", value=values["employee_id"])
     if errors:
-        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+        raise InvalidInput.from_errors(errors)
     return UserFields(department=dept, **values)
 
 

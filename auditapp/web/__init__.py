@@ -230,6 +230,9 @@ def _teardown(exc):
 
 
 def _error_response(status: int, message: str):
+    # Plain text from here on, whatever the message was built with: a lazy translation
+    # counts as markup in Jinja and would carry interpolated input into the page unescaped.
+    message = str(message)
     if wants_json():
         return jsonify(error=str(message)), status
     if request.url_rule is None and status == 400 and getattr(request, "routing_exception", None):

@@ -7,10 +7,10 @@ from datetime import date, datetime
 
 from flask import Flask, request, url_for
 from flask_babel import format_date, format_datetime, get_locale
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from auditapp.access import RULES, allowed
+from auditapp.i18n import lazy_text as _l
 from auditapp.web import today
 
 # (endpoint, label) in menu order; shown when the user may use the endpoint.
