@@ -167,9 +167,12 @@ def _get(session: Session, model, object_id: str, for_update: bool):
     """
     if not object_id.isdigit() or len(object_id) > 18:
         return None
-    if for_update:
-        return session.get(model, int(object_id), with_for_update=True, populate_existing=True)
-    return session.get(model, int(object_id))
+    key = int(object_id)
+    if not for_update:
+        return session.get(model, key)
+    # The row alone (its eager joins cannot be locked on PostgreSQL), then fresh values.
+    session.execute(select(model.id).where(model.id == key).with_for_update())
+    return session.get(model, key, populate_existing=True)
 
 
 LINK_TYPES: dict[str, LinkType] = {
