@@ -74,17 +74,17 @@ def _reminders(app: Flask, today: date) -> str:
 
 
 def _evidence_retention(app: Flask, today: date) -> str:
-    purged = evidence.mark_purged(db.session, ACTOR, today)
-    db.session.commit()
-    deleted = evidence.delete_unreferenced(
-        db.session, app.extensions["evidence_store"], [sha for _id, sha in purged]
-    )
-    return f"{len(purged)} evidence items purged, {deleted} files deleted"
+    result = evidence.purge_expired(db.session, app.extensions["evidence_store"], ACTOR, today)
+    return f"{len(result.purged)} evidence items purged, {result.deleted} files deleted"
 
 
 def _cleanup_uploads(app: Flask, today: date) -> str:
-    removed = app.extensions["evidence_store"].cleanup_temp(older_than_seconds=24 * 3600)
-    return f"{removed} abandoned upload files removed"
+    result = evidence.remove_leftovers(db.session, app.extensions["evidence_store"], ACTOR)
+    db.session.commit()
+    return (
+        f"{result.temp_files} abandoned upload files and {len(result.orphans)} orphaned "
+        f"evidence files removed"
+    )
 
 
 def _purge_exports(app: Flask, today: date) -> str:
@@ -99,16 +99,13 @@ JOBS: list[Job] = [
     Job("mark_overdue", "Mark overdue checks and findings", _overdue),
     Job("send_reminders", "Send due reminders", _reminders),
     Job("evidence_retention", "Purge withdrawn evidence past retention", _evidence_retention),
-    Job("cleanup_uploads", "Remove abandoned upload files", _cleanup_uploads),
+    Job(
+        "cleanup_uploads",
+        "Remove files left by interrupted uploads (a day old: temp files, orphaned bytes)",
+        _cleanup_uploads,
+    ),
     Job("purge_exports", "Remove finished exports past EXPORT_KEEP_HOURS", _purge_exports),
 ]
-
-
-def register_job(job: Job) -> None:
-    """Add a job (other domains, e.g. training, add theirs); ids are unique."""
-    if any(j.id == job.id for j in JOBS):
-        raise ValueError(f"job id {job.id!r} already registered")
-    JOBS.append(job)
 
 
 @dataclass

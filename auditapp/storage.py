@@ -7,6 +7,7 @@ object-store backend can be added later without touching the services.
 from __future__ import annotations
 
 import abc
+import contextlib
 import errno
 import hashlib
 import io
@@ -206,6 +207,11 @@ class EvidenceStore(abc.ABC):
     def cleanup_temp(self, older_than_seconds: float) -> int:
         """Remove temp files of abandoned uploads idle that long; return how many."""
 
+    @abc.abstractmethod
+    def remove_orphans(self, referenced: set[str], older_than_seconds: float) -> list[str]:
+        """Remove blobs not in `referenced` stored (or last re-committed) at least that long
+        ago; return their hashes, sorted. The caller says which hashes are referenced."""
+
     def put_stream(
         self, chunks: Iterable[bytes] | BinaryIO, max_bytes: int | None = None
     ) -> StoredBlob:
@@ -296,6 +302,9 @@ class LocalEvidenceStore(EvidenceStore):
             created = True
         except FileExistsError:
             created = False
+            # Bytes already there may be an orphan about to be cleaned up as old: make them
+            # young again, since a row will refer to them a moment from now.
+            _touch(final)
         except OSError as exc:
             if exc.errno not in _NO_HARDLINK_ERRNOS:
                 raise
@@ -304,6 +313,8 @@ class LocalEvidenceStore(EvidenceStore):
             created = not final.exists()
             if created:
                 os.replace(pending.path, final)
+            else:
+                _touch(final)
         if created:
             _fsync_dir(final.parent)
         pending.state = "committed"
@@ -367,6 +378,26 @@ class LocalEvidenceStore(EvidenceStore):
                 continue  # committed, aborted or cleaned by someone else meanwhile
         return removed
 
+    def remove_orphans(self, referenced: set[str], older_than_seconds: float) -> list[str]:
+        if older_than_seconds < 0:
+            raise ValueError("older_than_seconds must not be negative")
+        cutoff = time.time() - older_than_seconds
+        removed = []
+        for sha in list(self.iter_hashes()):
+            if sha in referenced:
+                continue
+            path = self._path(sha)
+            try:
+                # Checked right before the unlink: a commit of the same bytes touches the file.
+                if path.stat(follow_symlinks=False).st_mtime >= cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue  # deleted by someone else meanwhile
+            _fsync_dir(path.parent)
+            removed.append(sha)
+        return removed
+
 
 def _sorted_dirs(parent: Path) -> list[Path]:
     """Shard directories (two hex digits) directly under `parent`, sorted."""
@@ -389,6 +420,13 @@ def _make_dirs(path: Path) -> None:
         except FileExistsError:
             continue  # another commit created it first
         _fsync_dir(directory.parent)
+
+
+def _touch(path: Path) -> None:
+    """Set a blob's modification time to now (its bytes stay as they are)."""
+    # Another owner's file on a shared volume cannot be touched: it only stays as old as it was.
+    with contextlib.suppress(PermissionError):
+        os.utime(path)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -22,13 +22,19 @@ def make_department(session, code: str | None = None, name: str | None = None) -
     )
 
 
-def make_evidence(app, session, data: bytes = b"%PDF-1.4\nfactory\n", link="control:ORG-01"):
-    """An evidence item (a PDF) linked to an object, uploaded by the command line."""
+def make_evidence(
+    app, session, data: bytes = b"%PDF-1.4\nfactory\n", link="control:ORG-01", name="factory.pdf"
+):
+    """An evidence item linked to an object, uploaded by the command line through the one
+    upload flow. The session is committed first: the flow ends the planning transaction,
+    so work not yet committed would be lost. The item itself is left for the caller to
+    commit."""
+    import io
     from datetime import date
 
-    from auditapp.services import evidence, filetypes
+    from auditapp.services import evidence
 
-    store = app.extensions["evidence_store"]
+    session.commit()
     plan = evidence.plan_upload(
         session,
         "test",
@@ -38,12 +44,15 @@ def make_evidence(app, session, data: bytes = b"%PDF-1.4\nfactory\n", link="cont
         supersedes_id=None,
         today=date.today(),
     )
-    pending = store.begin()
-    pending.write(data)
-    ftype = filetypes.check(pending, "factory.pdf")
-    blob = store.commit(pending)
-    return evidence.record_upload(
-        session, "test", plan, blob, ftype, "factory.pdf", retention_years=5, today=date.today()
+    return evidence.store_upload(
+        session,
+        app.extensions["evidence_store"],
+        "test",
+        plan,
+        io.BytesIO(data),
+        name,
+        today=date.today(),
+        retention_years=5,
     )
 
 

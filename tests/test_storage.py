@@ -254,6 +254,39 @@ def test_cleanup_temp_removes_only_old_temp_files(store, root):
     store.abort(fresh)
 
 
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_remove_orphans_spares_referenced_and_young_blobs(store, root):
+    """Only blobs no one refers to and older than the bound go; the rest stay intact."""
+    kept = store.put_stream([DATA])
+    orphan = store.put_stream([DATA + b"orphan"])
+    young = store.put_stream([DATA + b"young"])
+    for blob in (kept, orphan):
+        _age(root / blob.sha256[:2] / blob.sha256[2:4] / blob.sha256, 2 * 86400)
+    assert store.remove_orphans({kept.sha256}, older_than_seconds=86400) == [orphan.sha256]
+    assert not store.exists(orphan.sha256)
+    assert store.verify(kept.sha256) == "ok" and store.verify(young.sha256) == "ok"
+    assert store.remove_orphans({kept.sha256}, older_than_seconds=86400) == []
+    with pytest.raises(ValueError):
+        store.remove_orphans(set(), older_than_seconds=-1)
+
+
+def test_committing_bytes_already_there_makes_them_young(store, root):
+    """Re-committing stored bytes refreshes their age, so an old orphan about to be named
+    by a new row is not cleaned up under it."""
+    first = store.put_stream([DATA])
+    path = root / first.sha256[:2] / first.sha256[2:4] / first.sha256
+    _age(path, 2 * 86400)
+    again = store.put_stream([DATA])
+    assert again.created is False
+    assert time.time() - path.stat().st_mtime < 60
+    assert store.remove_orphans(set(), older_than_seconds=86400) == []
+    assert store.verify(first.sha256) == "ok"
+
+
 def test_iter_range_returns_exact_slices(store):
     """Inclusive byte ranges at the start, middle and last byte come back exactly."""
     blob = store.put_stream([DATA])

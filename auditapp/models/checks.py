@@ -170,6 +170,8 @@ class Finding(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closing_note: Mapped[str | None] = mapped_column(Text)
     closure_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who asked to close: four eyes, they never review that closure (access.py).
+    closure_submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     closure_evidence_json: Mapped[str | None] = mapped_column(Text)
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     review_comment: Mapped[str | None] = mapped_column(Text)
@@ -181,6 +183,7 @@ class Finding(db.Model):
     check: Mapped[Check | None] = relationship()
     owner: Mapped[User] = relationship(foreign_keys=[owner_id], lazy="joined")
     reviewer: Mapped[User | None] = relationship(foreign_keys=[reviewer_id])
+    closure_submitted_by: Mapped[User | None] = relationship(foreign_keys=[closure_submitted_by_id])
 
     def is_overdue(self, today: date) -> bool:
         """Still open past its due date."""

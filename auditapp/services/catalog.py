@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from auditapp import access
 from auditapp.errors import InvalidInput, NotFound
 from auditapp.i18n import lazy_text as _l
 from auditapp.models import (
@@ -232,7 +233,7 @@ def update_settings(
         owner = session.scalar(select(User).where(User.email == owner_email.strip().lower()))
         if owner is None or not owner.active:
             errors["owner"] = _l("no active person with that email")
-        elif not owner.has_role(Role.MANAGER):
+        elif not access.may_own_controls(owner):
             errors["owner"] = _l("the owner must hold the manager role")
     override = (frequency_override or "").strip() or None
     if override is not None and override not in FREQUENCIES:

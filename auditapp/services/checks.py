@@ -10,14 +10,14 @@ two concurrent submissions exactly one wins and the other gets a Conflict.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import String, and_, cast, func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from auditapp import access, database
 from auditapp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from auditapp.i18n import lazy_text as _l
 from auditapp.models import (
@@ -35,11 +35,10 @@ from auditapp.models import (
     Result,
     Review,
     Risk,
-    Role,
     User,
 )
 from auditapp.models.types import utcnow
-from auditapp.services import audit, evidence, inputs, periods
+from auditapp.services import audit, inputs, periods, training
 
 MAX_STATEMENT = 4000
 MAX_TEXT = 4000
@@ -60,65 +59,13 @@ class CheckSettings:
         )
 
 
-# Evidence can be attached to checks and findings ---------------------------------------
-
-
-def _check_target(session: Session, object_id: str) -> evidence.LinkTarget | None:
-    check = session.get(Check, int(object_id)) if object_id.isdigit() else None
-    if check is None:
-        return None
-    owners = {check.control.owner_id} if check.control.owner_id else set()
-    label = f"{check.control.code} {check.period_key}"
-    return evidence.LinkTarget("check", str(check.id), label, frozenset(owners))
-
-
-def _check_owned_by(user_id: int):
-    owned = (
-        select(cast(Check.id, String))
-        .join(Control, Control.id == Check.control_id)
-        .where(Control.owner_id == user_id)
-    )
-    return and_(EvidenceLink.object_type == "check", EvidenceLink.object_id.in_(owned))
-
-
-def _finding_target(session: Session, object_id: str) -> evidence.LinkTarget | None:
-    finding = session.get(Finding, int(object_id)) if object_id.isdigit() else None
-    if finding is None:
-        return None
-    owners = {finding.owner_id} | (
-        {finding.control.owner_id} if finding.control.owner_id else set()
-    )
-    return evidence.LinkTarget(
-        "finding", str(finding.id), f"{finding.control.code} #{finding.id}", frozenset(owners)
-    )
-
-
-def _finding_owned_by(user_id: int):
-    owned = select(cast(Finding.id, String)).where(Finding.owner_id == user_id)
-    return and_(EvidenceLink.object_type == "finding", EvidenceLink.object_id.in_(owned))
-
-
-evidence.register_link_type("check", _check_target, _check_owned_by)
-evidence.register_link_type("finding", _finding_target, _finding_owned_by)
-
-
-# Figures recorded with an attestation (the training issue adds completion rates) -------
-
-FigureProvider = Callable[[Session, Control, date], dict | None]
-_FIGURES: list[FigureProvider] = []
-
-
-def register_figures(provider: FigureProvider) -> None:
-    """Add a provider of live figures shown on check pages and recorded when attesting."""
-    _FIGURES.append(provider)
+# Figures recorded with an attestation ----------------------------------------------------
 
 
 def figures_for(session: Session, control: Control, today: date) -> dict:
-    """The live figures for a control (empty when no provider has any)."""
-    result: dict = {}
-    for provider in _FIGURES:
-        result.update(provider(session, control, today) or {})
-    return result
+    """The live figures for a control, shown on its check pages and recorded when
+    attesting: today the training completion rates of the courses that name it."""
+    return training.figures_for_control(session, control, today) or {}
 
 
 # Generation ------------------------------------------------------------------------------
@@ -243,39 +190,21 @@ def mark_overdue(session: Session, actor, today: date) -> tuple[int, int]:
     return checks, findings
 
 
-# Access ------------------------------------------------------------------------------
-
-
-def _is_user(actor) -> bool:
-    return isinstance(actor, User)
-
-
-def can_view_check(actor, check: Check) -> bool:
-    """Admins and auditors see every check; a manager the checks of controls they own."""
-    if not _is_user(actor) or actor.has_role(Role.ADMIN, Role.AUDITOR):
-        return True
-    return check.control.owner_id == actor.id
+# Access (the rules are in access.py) ----------------------------------------------------
 
 
 def get_check(session: Session, actor, check_id: int) -> Check:
     """A check the actor may see, or NotFound (also when it exists but is not theirs)."""
     check = session.get(Check, check_id)
-    if check is None or not can_view_check(actor, check):
+    if check is None or not access.can_view_check(actor, check):
         raise NotFound(_l("No such check."))
     return check
-
-
-def can_view_finding(actor, finding: Finding) -> bool:
-    """Admins and auditors see all findings; owners see theirs and their controls'."""
-    if not _is_user(actor) or actor.has_role(Role.ADMIN, Role.AUDITOR):
-        return True
-    return actor.id in (finding.owner_id, finding.control.owner_id)
 
 
 def get_finding(session: Session, actor, finding_id: int) -> Finding:
     """A finding the actor may see, or NotFound."""
     finding = session.get(Finding, finding_id)
-    if finding is None or not can_view_finding(actor, finding):
+    if finding is None or not access.can_view_finding(actor, finding):
         raise NotFound(_l("No such finding."))
     return finding
 
@@ -339,11 +268,12 @@ def attest(
     The attestation is locked once submitted: it keeps the attester's name, the time and
     the SHA-256 of each attached evidence item, and only a return lets a new one follow.
     """
-    if check.control.owner_id != actor.id:
+    blocker = access.attest_blocker(actor, check, today)
+    if blocker == "not_owner":
         raise NotFound(_l("No such check."))
-    if check.status not in OPEN_STATES:
+    if blocker == "not_open":
         raise Conflict(_l("This check has already been attested."))
-    if today < check.period_start:
+    if blocker == "not_started":
         raise InvalidInput(
             _l("This check opens on %(day)s.", day=check.period_start.isoformat()),
             {"result": _l("the period has not started")},
@@ -417,11 +347,14 @@ def review(
     session: Session, actor: User, check: Check, *, decision: str, comment: str | None
 ) -> Review:
     """An admin accepts or returns an attested check; never the attester."""
-    attestation = check.current_attestation
-    if check.status != CheckStatus.ATTESTED or attestation is None:
+    blocker = access.review_blocker(actor, check)
+    if blocker == "not_attested":
         raise Conflict(_l("Only an attested check can be reviewed."))
-    if attestation.attester_id == actor.id:
+    if blocker == "not_admin":
+        raise Forbidden(_l("Only an admin reviews attestations."))
+    if blocker == "own_attestation":
         raise Forbidden(_l("You cannot review your own attestation."))
+    attestation = check.current_attestation
     errors: dict = {}
     if decision not in {d.value for d in Decision}:
         errors["decision"] = _l("choose accept or return")
@@ -484,7 +417,7 @@ def open_finding(
         check_id=check.id if check else None,
         owner_id=control.owner_id or actor.id,
         status=FindingStatus.OPEN.value,
-        created_by_id=actor.id if _is_user(actor) else None,
+        created_by_id=access.person_id(actor),
         **values,
     )
     session.add(finding)
@@ -501,10 +434,12 @@ def open_finding(
 
 
 def submit_closure(session: Session, actor: User, finding: Finding, note: str | None) -> Finding:
-    """The owner asks to close a finding: a note and evidence are required."""
-    if actor.id not in (finding.owner_id, finding.control.owner_id):
+    """The owner asks to close a finding: a note and evidence are required; who asked is
+    kept, since they may not decide on it (access.may_review_closure)."""
+    blocker = access.close_blocker(actor, finding)
+    if blocker == "not_owner":
         raise NotFound(_l("No such finding."))
-    if finding.status != FindingStatus.OPEN:
+    if blocker == "not_open":
         raise Conflict(_l("This finding is not open."))
     errors: dict = {}
     try:
@@ -520,6 +455,7 @@ def submit_closure(session: Session, actor: User, finding: Finding, note: str | 
     finding.status = FindingStatus.CLOSURE_SUBMITTED.value
     finding.closing_note = text
     finding.closure_submitted_at = utcnow()
+    finding.closure_submitted_by_id = actor.id
     finding.closure_evidence_json = json.dumps(
         [{"id": e.id, "sha256": e.sha256, "filename": e.filename} for e in items],
         ensure_ascii=False,
@@ -538,10 +474,14 @@ def submit_closure(session: Session, actor: User, finding: Finding, note: str | 
 def review_closure(
     session: Session, actor: User, finding: Finding, *, decision: str, comment: str | None
 ) -> Finding:
-    """An admin (not the one who asked) closes a finding or sends it back."""
-    if finding.status != FindingStatus.CLOSURE_SUBMITTED:
+    """An admin who neither asked to close the finding nor owns it closes it or sends it
+    back (four eyes)."""
+    blocker = access.closure_review_blocker(actor, finding)
+    if blocker == "not_submitted":
         raise Conflict(_l("No closure is waiting for review."))
-    if actor.id == finding.owner_id:
+    if blocker == "not_admin":
+        raise Forbidden(_l("Only an admin reviews closures."))
+    if blocker == "own_closure":
         raise Forbidden(_l("You cannot review your own closure."))
     if decision not in {d.value for d in Decision}:
         raise inputs.fail("decision", _l("choose accept or return"))
@@ -589,7 +529,7 @@ class CheckFilter:
 
 def _check_query(actor, flt: CheckFilter, today: date):
     stmt = select(Check).join(Control, Control.id == Check.control_id)
-    if _is_user(actor) and not actor.has_role(Role.ADMIN, Role.AUDITOR):
+    if not access.oversees_all(actor):  # access.can_view_check as SQL
         stmt = stmt.where(Control.owner_id == actor.id)
     if flt.fiscal_year:
         stmt = stmt.where(Check.fiscal_year == flt.fiscal_year)
@@ -614,18 +554,8 @@ def search(
     session: Session, actor, flt: CheckFilter, today: date, page: int = 1, page_size: int = 50
 ) -> tuple[list[Check], int]:
     """One page of checks the actor may see (by due date, then control), and the total."""
-    stmt = _check_query(actor, flt, today)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = (
-        session.scalars(
-            stmt.order_by(Check.due_date, Control.code)
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-        .unique()
-        .all()
-    )
-    return list(rows), total
+    stmt = _check_query(actor, flt, today).order_by(Check.due_date, Control.code)
+    return database.paginate(session, stmt, page, page_size)
 
 
 def iter_checks(session: Session, actor, flt: CheckFilter, today: date, batch: int = 2000):
@@ -667,7 +597,7 @@ def search_findings(
 ) -> tuple[list[Finding], int]:
     """One page of findings the actor may see, most urgent first."""
     stmt = select(Finding).join(Control, Control.id == Finding.control_id)
-    if _is_user(actor) and not actor.has_role(Role.ADMIN, Role.AUDITOR):
+    if not access.oversees_all(actor):  # access.can_view_finding as SQL
         stmt = stmt.where(or_(Finding.owner_id == actor.id, Control.owner_id == actor.id))
     if flt.status == "overdue":
         stmt = stmt.where(Finding.status == FindingStatus.OPEN.value, Finding.due_date < today)
@@ -677,14 +607,4 @@ def search_findings(
         stmt = stmt.where(Finding.risk == flt.risk)
     if flt.owner_id:
         stmt = stmt.where(Finding.owner_id == flt.owner_id)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = (
-        session.scalars(
-            stmt.order_by(Finding.due_date, Finding.id)
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-        .unique()
-        .all()
-    )
-    return list(rows), total
+    return database.paginate(session, stmt.order_by(Finding.due_date, Finding.id), page, page_size)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import and_, exists, func, select, text
+from sqlalchemy import and_, exists, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
+from auditapp import access
 from auditapp.models import (
     Attestation,
     AuditEvent,
@@ -37,9 +38,9 @@ def home_summary(session: Session, user: User) -> dict:
     """What the home page shows this person: their profile and, for admins and
     auditors, the organization's size and the audit trail's state."""
     summary: dict = {"roles": sorted(r.value for r in user.roles)}
-    if user.has_role(Role.ADMIN):
+    if access.is_admin(user):
         summary["unowned_controls"] = catalog.unowned_count(session)
-    if user.has_role(Role.ADMIN, Role.AUDITOR):
+    if access.oversees_all(user):
         role_counts = dict(
             session.execute(
                 select(UserRole.role, func.count())
@@ -181,7 +182,7 @@ def attention(session: Session, user: User, today: date) -> dict:
     their open findings; for admins, attestations and closures waiting for review."""
     soon = today + timedelta(days=30)
     result: dict = {}
-    if user.has_role(Role.MANAGER):
+    if access.is_manager(user):
         mine = (
             select(Check)
             .join(Control, Control.id == Check.control_id)
@@ -209,7 +210,8 @@ def attention(session: Session, user: User, today: date) -> dict:
                 .limit(50)
             )
         )
-    if user.has_role(Role.ADMIN):
+    if access.is_admin(user):
+        # access.may_review and access.may_review_closure as SQL conditions.
         result["to_review"] = list(
             session.scalars(
                 select(Check)
@@ -222,7 +224,14 @@ def attention(session: Session, user: User, today: date) -> dict:
         result["closures"] = list(
             session.scalars(
                 select(Finding)
-                .where(Finding.status == "closure_submitted", Finding.owner_id != user.id)
+                .where(
+                    Finding.status == "closure_submitted",
+                    Finding.owner_id != user.id,
+                    or_(
+                        Finding.closure_submitted_by_id.is_(None),
+                        Finding.closure_submitted_by_id != user.id,
+                    ),
+                )
                 .order_by(Finding.due_date)
                 .limit(50)
             )

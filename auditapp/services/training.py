@@ -16,10 +16,8 @@ from typing import BinaryIO
 
 from sqlalchemy import (
     Date,
-    String,
     and_,
     case,
-    cast,
     exists,
     func,
     literal,
@@ -39,7 +37,6 @@ from auditapp.models import (
     CourseKind,
     CourseRole,
     Department,
-    EvidenceLink,
     Exemption,
     Role,
     TrainingStatus,
@@ -47,7 +44,7 @@ from auditapp.models import (
     UserRole,
 )
 from auditapp.models.types import utcnow
-from auditapp.services import audit, checks, evidence, inputs
+from auditapp.services import audit, inputs
 from auditapp.services.csvfile import CsvFileError, RowError, read_rows
 
 MAX_TEXT = 4000
@@ -59,29 +56,6 @@ def add_months(day: date, months: int) -> date:
     year = day.year + month // 12
     month = month % 12 + 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-# Evidence: certificates attach to completions ----------------------------------------
-
-
-def _completion_target(session: Session, object_id: str) -> evidence.LinkTarget | None:
-    row = session.get(Completion, int(object_id)) if object_id.isdigit() else None
-    if row is None:
-        return None
-    return evidence.LinkTarget(
-        "completion",
-        str(row.id),
-        f"{row.course.code} {row.user.name} {row.completed_on}",
-        frozenset({row.user_id}),
-    )
-
-
-def _completion_owned_by(user_id: int):
-    owned = select(cast(Completion.id, String)).where(Completion.user_id == user_id)
-    return and_(EvidenceLink.object_type == "completion", EvidenceLink.object_id.in_(owned))
-
-
-evidence.register_link_type("completion", _completion_target, _completion_owned_by)
 
 
 # Courses ------------------------------------------------------------------------------
@@ -895,6 +869,3 @@ def figures_for_control(session: Session, control, today: date) -> dict | None:
         figures[f"{course.code} completion %"] = rate
         figures[f"{course.code} overdue people"] = ", ".join(overdue[:50]) or "0"
     return figures
-
-
-checks.register_figures(figures_for_control)

@@ -236,3 +236,20 @@ def test_control_page_shows_check_history(as_role, check_ids):
     """A control's page lists its checks."""
     html = as_role("admin").get("/catalog/controls/TEC-04").get_data(as_text=True)
     assert "/checks/" in html and "FY" in html
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "auditor"])
+def test_buttons_shown_exactly_when_the_service_allows(as_role, check_ids, role):
+    """The attest and review forms appear exactly for those the service lets through
+    (one rule in access.py for both)."""
+    client = as_role(role)
+    url = f"/checks/{check_ids[0]}"
+    shown = f'action="{url}/attest"' in client.get(url).get_data(as_text=True)
+    assert shown is (role == "manager")
+    assert (_attest(client, check_ids[0]).status_code == 302) is shown
+    if role != "manager":
+        _attest(as_role("manager"), check_ids[0])
+    shown = f'action="{url}/review"' in client.get(url).get_data(as_text=True)
+    assert shown is (role == "admin")
+    response = post(client, f"{url}/review", {"decision": "accepted"})
+    assert (response.status_code == 302) is shown

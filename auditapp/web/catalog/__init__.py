@@ -6,9 +6,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from auditapp import access
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
-from auditapp.models import Role
 from auditapp.services import catalog, checks, evidence
 from auditapp.services.catalog_files import CATEGORIES, FREQUENCIES
 from auditapp.web import today
@@ -56,15 +56,13 @@ def _render_control(control, errors: dict | None = None, form: dict | None = Non
         frequencies=FREQUENCIES,
         errors=errors or {},
         form=form,
-        can_edit=current_user.has_role(Role.ADMIN),
+        can_edit=access.may_edit_catalog(current_user),
         check_history=checks.history_for_control(db.session, control),
         evidence_items=evidence.for_object(
             db.session, current_user, "control", control.code, today()
         ),
         can_upload=control.active
-        and evidence.may_attach(
-            current_user, evidence.resolve(db.session, "control", control.code)
-        ),
+        and access.may_attach(current_user, evidence.resolve(db.session, "control", control.code)),
     ), status
 
 

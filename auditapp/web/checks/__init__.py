@@ -7,9 +7,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from auditapp import access
 from auditapp.errors import Conflict, Forbidden, InvalidInput
 from auditapp.extensions import db
-from auditapp.models import CheckStatus, FindingStatus, Result, Risk, Role
+from auditapp.models import FindingStatus, Result, Risk
 from auditapp.services import catalog, checks, dashboard, evidence, inputs, periods
 from auditapp.services.catalog_files import CATEGORIES
 from auditapp.web import today
@@ -59,20 +60,14 @@ def check_list():
         categories=CATEGORIES,
         today=today(),
         fy_default=_fy_default(),
+        can_filter_mine=access.may_own_controls(current_user),
     ), (400 if errors else 200)
 
 
 def _render_check(check, errors=None, form=None, status=200):
     control = check.control
-    is_owner = control.owner_id == current_user.id
-    can_attest = is_owner and check.status in checks.OPEN_STATES and today() >= check.period_start
-    attestation = check.current_attestation
-    can_review = (
-        current_user.has_role(Role.ADMIN)
-        and check.status == CheckStatus.ATTESTED
-        and attestation is not None
-        and attestation.attester_id != current_user.id
-    )
+    can_attest = access.may_attest(current_user, check, today())
+    target = evidence.resolve(db.session, "check", str(check.id))
     return render_template(
         "checks/check.html",
         check=check,
@@ -83,9 +78,10 @@ def _render_check(check, errors=None, form=None, status=200):
         evidence_items=evidence.for_object(
             db.session, current_user, "check", str(check.id), today()
         ),
-        can_upload=can_attest,
+        can_upload=access.may_attach(current_user, target),
+        locked=target.locked if access.is_responsible_for(current_user, target) else None,
         can_attest=can_attest,
-        can_review=can_review,
+        can_review=access.may_review(current_user, check),
         figures=checks.figures_for(db.session, control, today()),
         findings=checks.findings_of_check(db.session, check),
         errors=errors or {},
@@ -181,6 +177,7 @@ def finding_list():
 
 
 def _render_finding(finding, errors=None, status=200):
+    target = evidence.resolve(db.session, "finding", str(finding.id))
     return render_template(
         "checks/finding.html",
         finding=finding,
@@ -189,11 +186,10 @@ def _render_finding(finding, errors=None, status=200):
         evidence_items=evidence.for_object(
             db.session, current_user, "finding", str(finding.id), today()
         ),
-        can_close=finding.status == FindingStatus.OPEN
-        and current_user.id in (finding.owner_id, finding.control.owner_id),
-        can_review=current_user.has_role(Role.ADMIN)
-        and finding.status == FindingStatus.CLOSURE_SUBMITTED
-        and current_user.id != finding.owner_id,
+        can_upload=access.may_attach(current_user, target),
+        locked=target.locked if access.is_responsible_for(current_user, target) else None,
+        can_close=access.may_close_finding(current_user, finding),
+        can_review=access.may_review_closure(current_user, finding),
     ), status
 
 

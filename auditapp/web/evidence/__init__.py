@@ -19,12 +19,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wsgi import wrap_file
 
-from auditapp import database
+from auditapp import access, database
 from auditapp.errors import InvalidInput, NotFound
 from auditapp.extensions import db
-from auditapp.models import Role
 from auditapp.services import evidence, filetypes, inputs
-from auditapp.storage import EmptyBlob
 from auditapp.web import day_start, local_path, today
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
@@ -50,7 +48,7 @@ def library():
         else "",
         object_id=args.get("object_id", "")[:40],
         expiring_within_days=30 if args.get("expiring") == "1" else None,
-        include_withdrawn=args.get("withdrawn") == "1" and current_user.has_role(Role.ADMIN),
+        include_withdrawn=args.get("withdrawn") == "1" and access.sees_all_evidence(current_user),
         include_old_versions=args.get("versions") == "1",
     )
     for attr, field, nxt in (("since", "from", False), ("until", "to", True)):
@@ -76,6 +74,7 @@ def library():
         types=filetypes.TYPES,
         link_types=evidence.link_types(),
         uploaders=evidence.uploaders(db.session),
+        can_filter_withdrawn=access.sees_all_evidence(current_user),
     ), (400 if errors else 200)
 
 
@@ -92,7 +91,8 @@ def upload():
     """Store an uploaded file as evidence linked to an object (or as a new version).
 
     The body was streamed into the store's temporary area while it arrived; here the
-    request is checked, the bytes' type verified and committed, then the rows written.
+    request is checked, then evidence.store_upload verifies the bytes' type, commits them
+    and writes the rows.
     """
     form = request.form
     back = local_path(form.get("next"))
@@ -110,25 +110,17 @@ def upload():
             supersedes_id=supersedes,
             today=today(),
         )
-        db.session.rollback()  # no database transaction during file work
-        name = filetypes.safe_filename(file.filename)
-        ftype = filetypes.check(file.stream, name)
-        try:
-            blob = _store().commit(file.stream)
-        except EmptyBlob as exc:
-            raise inputs.fail("file", _("the file is empty")) from exc
-        with database.writing():
-            item = evidence.record_upload(
-                db.session,
-                current_user,
-                plan,
-                blob,
-                ftype,
-                name,
-                retention_years=current_app.config["EVIDENCE_RETENTION_YEARS"],
-                today=today(),
-            )
-            db.session.commit()
+        item = evidence.store_upload(
+            db.session,
+            _store(),
+            current_user,
+            plan,
+            file.stream,
+            file.filename,
+            today=today(),
+            retention_years=current_app.config["EVIDENCE_RETENTION_YEARS"],
+        )
+        db.session.commit()
     except InvalidInput as exc:
         db.session.rollback()
         return _answer_error(exc.message, exc.errors, back, 400)
@@ -146,12 +138,7 @@ def upload():
 def detail(evidence_id: int):
     """One evidence item: metadata, hash, links, versions; upload a new version; withdraw."""
     item = evidence.get_visible(db.session, current_user, evidence_id)
-    targets = []
-    for link in item.links:
-        try:
-            targets.append(evidence.resolve(db.session, link.object_type, link.object_id))
-        except NotFound:
-            continue
+    targets = list(evidence.link_targets(db.session, item))
     return render_template(
         "evidence/detail.html",
         item=item,
@@ -159,7 +146,10 @@ def detail(evidence_id: int):
         versions=evidence.history(db.session, item),
         can_replace=item.status == "active"
         and item.superseded_at is None
-        and all(evidence.may_attach(current_user, t) for t in targets),
+        and all(access.may_attach(current_user, t) for t in targets),
+        locked=[t for t in targets if t.locked],
+        can_withdraw=access.may_withdraw_evidence(current_user, item),
+        can_see_trail=access.oversees_all(current_user),
     )
 
 

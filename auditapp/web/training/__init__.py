@@ -23,9 +23,8 @@ from auditapp import database
 from auditapp.errors import Forbidden, InvalidInput, NotFound
 from auditapp.extensions import db
 from auditapp.models import CourseKind, Role
-from auditapp.services import departments, evidence, filetypes, training, users
+from auditapp.services import departments, evidence, training, users
 from auditapp.services.csvfile import csv_safe
-from auditapp.storage import EmptyBlob
 from auditapp.web import today
 
 bp = Blueprint("training", __name__, url_prefix="/training")
@@ -72,41 +71,37 @@ def complete(code: str):
             has_certificate=has_file,
             today=today(),
         )
-        blob = ftype = name = None
         if has_file:
-            db.session.rollback()  # no database transaction during file work
-            name = filetypes.safe_filename(file.filename)
-            ftype = filetypes.check(file.stream, name)
-            try:
-                blob = current_app.extensions["evidence_store"].commit(file.stream)
-            except EmptyBlob as exc:
-                raise InvalidInput(
-                    _("the file is empty"), {"certificate": _("the file is empty")}
-                ) from exc
-            course = training.get_course(db.session, code)
-            plan.course, plan.person = course, current_user._get_current_object()
-        with database.writing():
-            row = training.record_completion(db.session, current_user, plan, source="self")
-            if blob is not None:
-                target = evidence.resolve(db.session, "completion", str(row.id))
-                upload = evidence.UploadPlan(
-                    targets=[target],
+
+            def record(session):
+                # Runs after the certificate's bytes are checked and stored, in the
+                # transaction that writes the evidence row.
+                plan.course = training.get_course(session, code)
+                plan.person = current_user._get_current_object()
+                row = training.record_completion(session, current_user, plan, source="self")
+                return evidence.resolve(session, "completion", str(row.id))
+
+            evidence.store_upload(
+                db.session,
+                current_app.extensions["evidence_store"],
+                current_user,
+                evidence.UploadPlan(
+                    targets=[],
                     description=course.code,
                     valid_until=None,
                     actor_id=current_user.id,
                     actor_label=current_user.name,
-                )
-                evidence.record_upload(
-                    db.session,
-                    current_user,
-                    upload,
-                    blob,
-                    ftype,
-                    name,
-                    retention_years=current_app.config["EVIDENCE_RETENTION_YEARS"],
-                    today=today(),
-                )
-            db.session.commit()
+                    record_target=record,
+                ),
+                file.stream,
+                file.filename,
+                today=today(),
+                retention_years=current_app.config["EVIDENCE_RETENTION_YEARS"],
+            )
+        else:
+            with database.writing():
+                training.record_completion(db.session, current_user, plan, source="self")
+        db.session.commit()
     except (InvalidInput, Forbidden) as exc:
         db.session.rollback()
         for value in exc.errors.values() or [exc.message]:
