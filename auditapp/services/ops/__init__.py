@@ -3,15 +3,18 @@ the health report behind `auditapp doctor`.
 
 A backup folder holds:
 
-    manifest.json          what was copied and how to check it; written last, so a folder
-                           without it is an interrupted backup
+    manifest.json          what was copied and how to check it, with a signed checkpoint
+                           of the audit trail, all signed with the audit key; written
+                           last, so a folder without it is an interrupted backup
     database.sqlite3       SQLite: a copy made with the online backup API
     database.pgdump        PostgreSQL: `pg_dump -Fc` of the app's schema
     evidence/ab/<sha256>   every evidence file the copied rows refer to
 
-backup.py writes one, restore.py puts one in place, doctor.py checks the instance;
-files.py (the folder and its manifest), snapshot.py (what a database holds) and
-pgtools.py (pg_dump, pg_restore) are shared by them.
+backup.py writes one; restore.py puts one in place after vetting.py (signature, data,
+audit trail) and schema.py (the schema against the migrations) accept it, restore_pg.py
+doing it on PostgreSQL in one checked transaction; doctor.py checks the instance. files.py
+(the folder, read without following links, and its manifest), snapshot.py (what a
+database holds) and pgtools.py (pg_dump, pg_restore) are shared by them.
 """
 
 from __future__ import annotations

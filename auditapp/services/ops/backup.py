@@ -15,11 +15,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from auditapp.errors import OpsError
 from auditapp.models.types import utcnow
@@ -34,10 +32,11 @@ from auditapp.services.ops.files import (
     create_private,
     empty_folder,
     prepare_out,
+    sign_manifest,
     write_manifest,
 )
 from auditapp.services.ops.pgtools import libpq, major_version, quote_pattern, require_tool, run
-from auditapp.services.ops.snapshot import Snapshot, take_snapshot
+from auditapp.services.ops.snapshot import Snapshot, readonly_sqlite, take_snapshot
 from auditapp.storage import BlobMissing, EvidenceStore, sha256_file
 
 
@@ -55,11 +54,7 @@ def _dump_sqlite(path: str, dest: Path, busy_timeout_s: float) -> Snapshot:
             target.execute("PRAGMA journal_mode=DELETE")
     except sqlite3.Error as exc:
         raise OpsError(f"the SQLite backup of {path} failed: {exc}") from None
-    engine = sa.create_engine(
-        "sqlite://",
-        creator=lambda: sqlite3.connect(f"{dest.resolve().as_uri()}?mode=ro", uri=True),
-        poolclass=NullPool,
-    )
+    engine = readonly_sqlite(dest)
     try:
         with Session(engine) as session:
             return take_snapshot(session)
@@ -105,6 +100,40 @@ def _dump_postgres(engine: Engine, dest: Path, pg_dump: str) -> tuple[Snapshot, 
     return snapshot, {"schema": schema, "server_version": server, "pg_dump": tool_version}
 
 
+def _dump(engine: Engine, out: Path, busy_timeout_ms: int) -> tuple[Path, Snapshot, dict]:
+    """Copy the database into the folder; its snapshot and what the manifest says of it."""
+    if engine.dialect.name == "sqlite":
+        dump = out / SQLITE_FILE
+        path = engine.url.database
+        if not path or path == ":memory:":
+            raise OpsError("an in-memory SQLite database cannot be backed up")
+        return dump, _dump_sqlite(path, dump, busy_timeout_ms / 1000), {}
+    dump = out / PG_FILE
+    snapshot, extra = _dump_postgres(engine, dump, require_tool("pg_dump"))
+    return dump, snapshot, extra
+
+
+def _copy_evidence(store: EvidenceStore, out: Path, hashes: list[str]) -> list[dict]:
+    """Copy every evidence file the snapshot refers to; OpsError listing any that fail."""
+    (out / EVIDENCE_DIR).mkdir(mode=0o700)
+    files, problems = [], []
+    for sha in hashes:
+        try:
+            size = copy_blob(store, sha, backup_blob_path(out, sha))
+        except BlobMissing:
+            problems.append(f"missing: evidence file {sha} is not in the store")
+            continue
+        except OpsError as exc:
+            problems.append(str(exc))
+            continue
+        files.append({"sha256": sha, "size": size})
+    if problems:
+        raise OpsError(
+            f"{len(problems)} evidence file(s) could not be copied; nothing was kept", problems
+        )
+    return files
+
+
 def backup(
     session: Session,
     store: EvidenceStore,
@@ -112,47 +141,33 @@ def backup(
     *,
     actor: Any,
     app_version: str,
+    anchor: audit.Anchor,
     busy_timeout_ms: int = 15000,
 ) -> dict:
     """Write a backup into `out` (new or empty) and record it in the audit trail; returns
-    the manifest. On any failure the folder is emptied again and OpsError raised."""
+    the manifest. On any failure the folder is emptied again and OpsError raised.
+
+    The manifest holds a signed checkpoint of the copied trail (also appended to the
+    instance's checkpoint file) and is itself signed with the audit key, so `restore`
+    can refuse a backup edited after it was made.
+    """
     engine = session.get_bind()
     kind = engine.dialect.name
     if kind not in ("sqlite", "postgresql"):
         raise OpsError(f"backups of {kind} databases are not supported")
-    pg_dump = require_tool("pg_dump") if kind == "postgresql" else None
+    if kind == "postgresql":
+        require_tool("pg_dump")  # before anything is written
+    keys = anchor.signing_keys()
     out = Path(out)
     prepare_out(out)
     session.close()  # no transaction (nor SQLite write lock) held while copying files
     try:
-        if kind == "sqlite":
-            dump = out / SQLITE_FILE
-            path = engine.url.database
-            if not path or path == ":memory:":
-                raise OpsError("an in-memory SQLite database cannot be backed up")
-            snapshot = _dump_sqlite(path, dump, busy_timeout_ms / 1000)
-            extra: dict = {}
-        else:
-            dump = out / PG_FILE
-            snapshot, extra = _dump_postgres(engine, dump, pg_dump)
+        dump, snapshot, extra = _dump(engine, out, busy_timeout_ms)
         dump_sha, dump_size = sha256_file(dump)
-        (out / EVIDENCE_DIR).mkdir(mode=0o700)
-        files, problems = [], []
-        for sha in snapshot.evidence:
-            try:
-                size = copy_blob(store, sha, backup_blob_path(out, sha))
-            except BlobMissing:
-                problems.append(f"missing: evidence file {sha} is not in the store")
-                continue
-            except OpsError as exc:
-                problems.append(str(exc))
-                continue
-            files.append({"sha256": sha, "size": size})
-        if problems:
-            raise OpsError(
-                f"{len(problems)} evidence file(s) could not be copied; nothing was kept",
-                problems,
-            )
+        files = _copy_evidence(store, out, snapshot.evidence)
+        point = anchor.append(
+            keys, entries=snapshot.audit_entries, head=snapshot.audit_head, reason="backup"
+        )
         manifest = {
             "format": FORMAT,
             "created_at": utcnow().isoformat(timespec="seconds"),
@@ -167,8 +182,10 @@ def backup(
             "migration_revision": snapshot.revision,
             "row_counts": snapshot.row_counts,
             "audit_chain": {"entries": snapshot.audit_entries, "head": snapshot.audit_head},
+            "audit_checkpoint": point.to_json(),
             "evidence": files,
         }
+        manifest = sign_manifest(manifest, keys)
         write_manifest(out, manifest)
     except BaseException:
         empty_folder(out)
@@ -186,6 +203,7 @@ def backup(
             "dump_sha256": dump_sha,
             "rows": sum(snapshot.row_counts.values()),
             "audit_head": snapshot.audit_head,
+            "audit_checkpoint": point.signature,
             "evidence_files": len(files),
         },
     )

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import enum
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from auditapp.errors import OpsError
 from auditapp.models.types import utcnow
 from auditapp.services import audit, dashboard
 from auditapp.services import evidence as evidence_service
+from auditapp.services.ops import schema
 from auditapp.storage import EvidenceStore
 
 
@@ -195,8 +199,21 @@ def _check_last_run(run: Any, now: datetime) -> Diagnosis:
     return Diagnosis(Health.OK, "scheduled jobs", detail)
 
 
-def _check_audit(session: Session) -> Diagnosis:
-    report = audit.verify(session)
+def _check_audit(session: Session, anchor: audit.Anchor | None, now: datetime) -> list[Diagnosis]:
+    """The chain recomputed, and (with an anchor) checked against every checkpoint."""
+    if anchor is None:
+        return [_chain_diagnosis(audit.verify(session))]
+    try:
+        report = audit.check_instance(session, anchor)
+    except OpsError as exc:  # an unreadable key file
+        return [
+            _chain_diagnosis(audit.verify(session)),
+            Diagnosis(Health.FAIL, "audit anchor", str(exc)),
+        ]
+    return [_chain_diagnosis(report.chain), _anchor_diagnosis(report, anchor, now)]
+
+
+def _chain_diagnosis(report: audit.ChainReport) -> Diagnosis:
     if report.ok:
         return Diagnosis(
             Health.OK, "audit chain", f"intact: {report.count} entries, head {report.head}"
@@ -206,6 +223,87 @@ def _check_audit(session: Session) -> Diagnosis:
         "audit chain",
         f"broken at entry {report.broken_id}: {report.problem} ({report.count} entries "
         f"verified before it)",
+    )
+
+
+def _age(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24} days" if hours >= 48 else f"{hours} hours"
+
+
+def _anchor_diagnosis(report: audit.AnchorReport, anchor: audit.Anchor, now: datetime) -> Diagnosis:
+    """Key present, newest checkpoint's age, every checkpoint verified."""
+    name = "audit anchor"
+    if report.problems:
+        shown = "; ".join(report.problems[:3])
+        more = f"; and {len(report.problems) - 3} more" if len(report.problems) > 3 else ""
+        return Diagnosis(
+            Health.FAIL,
+            name,
+            f"{len(report.problems)} problem(s): {shown}{more} (`auditapp audit verify`)",
+        )
+    mode = anchor.key_file_mode()
+    if mode is None:
+        return Diagnosis(
+            Health.WARN, name, f"no audit key ({anchor.key_file}); `auditapp init` creates one"
+        )
+    newest = report.newest
+    if newest is None:
+        return Diagnosis(
+            Health.WARN,
+            name,
+            f"key {report.key_id} present; no checkpoint yet (the scheduler writes one daily; "
+            f"`auditapp audit checkpoint` writes one now)",
+        )
+    age = now - newest.at
+    detail = (
+        f"key {report.key_id}; newest checkpoint {_age(age)} old ({newest.entries} entries); "
+        f"{len(report.checked)} checkpoint(s) verified"
+    )
+    if mode & 0o077:
+        return Diagnosis(
+            Health.WARN,
+            name,
+            f"{detail}; the key file is readable by others (mode {mode:o}): "
+            f"chmod 600 {anchor.key_file}",
+        )
+    if age > TICK_STALE_AFTER:
+        return Diagnosis(
+            Health.WARN, name, f"{detail}; one is written daily: is `auditapp scheduler` running?"
+        )
+    return Diagnosis(Health.OK, name, detail)
+
+
+def _check_schema(session: Session, migrations_dir: str) -> Diagnosis:
+    """The database's schema against what the migrations create at its revision: a
+    planted trigger, view, function or extra table is a FAIL."""
+    name = "schema"
+    revision = dashboard.migration_revision(session)
+    if revision is None:
+        return Diagnosis(Health.WARN, name, "not checked: the database has no revision")
+    try:
+        schema.check_revision(migrations_dir, revision)
+        problems = _schema_problems(session, migrations_dir, revision)
+    except OpsError as exc:
+        return Diagnosis(Health.WARN, name, f"not checked: {exc}")
+    if problems:
+        shown = "; ".join(problems[:5])
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        return Diagnosis(Health.FAIL, name, f"{len(problems)} difference(s): {shown}{more}")
+    return Diagnosis(Health.OK, name, f"exactly what the migrations create ({revision})")
+
+
+def _schema_problems(session: Session, migrations_dir: str, revision: str) -> list[str]:
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        actual = schema.sqlite_schema(conn.connection.driver_connection)
+        with tempfile.TemporaryDirectory(prefix="auditapp-doctor-") as tmp:
+            reference = schema.sqlite_reference(migrations_dir, revision, Path(tmp))
+        return schema.sqlite_problems(actual, reference, revision)
+    current = session.scalar(text("SELECT current_schema()"))
+    actual = schema.pg_describe(conn, current)
+    return schema.pg_problems(
+        actual, schema.pg_reference(session.get_bind(), migrations_dir, revision), revision
     )
 
 
@@ -239,11 +337,13 @@ def doctor(
     migrations_dir: str,
     lock_holder: Callable[[Session], Any],
     last_run: Callable[[Session], Any],
+    anchor: audit.Anchor | None = None,
     full: bool = False,
     now: datetime | None = None,
 ) -> list[Diagnosis]:
     """Every health check, one Diagnosis each. `lock_holder` and `last_run` read the
-    scheduler's state (passed in: services do not import the scheduler)."""
+    scheduler's state (passed in: services do not import the scheduler); `anchor` is the
+    audit trail's, checked when given."""
     now = now or utcnow()
     found = check_config(config)
     engine = session.get_bind()
@@ -260,31 +360,32 @@ def doctor(
         found.append(Diagnosis(Health.FAIL, "database", f"unreachable: {first}"))
         reachable = False
     if reachable:
-        found.append(
-            _guarded(session, "migrations", lambda: _check_migrations(session, migrations_dir))
-        )
+        found += _guarded(session, "migrations", lambda: _check_migrations(session, migrations_dir))
+        found += _guarded(session, "schema", lambda: _check_schema(session, migrations_dir))
     found += _check_evidence_folder(store, str(config.get("EVIDENCE_PATH")))
     if not reachable:
         return found
-    checks: list[tuple[str, Callable[[], Diagnosis]]] = [
+    checks: list[tuple[str, Callable[[], Diagnosis | list[Diagnosis]]]] = [
         ("scheduler lock", lambda: _check_lock(lock_holder(session), now)),
         ("scheduled jobs", lambda: _check_last_run(last_run(session), now)),
-        ("audit chain", lambda: _check_audit(session)),
+        ("audit chain", lambda: _check_audit(session, anchor, now)),
     ]
     if full:
         checks.append(("evidence files", lambda: _check_evidence_files(session, store)))
     for name, run in checks:
-        found.append(_guarded(session, name, run))
+        found += _guarded(session, name, run)
     return found
 
 
-def _guarded(session: Session, name: str, run: Callable[[], Diagnosis]) -> Diagnosis:
+def _guarded(
+    session: Session, name: str, run: Callable[[], Diagnosis | list[Diagnosis]]
+) -> list[Diagnosis]:
     """Run one check; a database error (a missing table, say) is that check's FAIL."""
     try:
         result = run()
     except SQLAlchemyError as exc:
         session.rollback()
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return Diagnosis(Health.FAIL, name, f"database error: {first}")
+        return [Diagnosis(Health.FAIL, name, f"database error: {first}")]
     session.rollback()  # read-only: end the transaction (and SQLite's lock) at once
-    return result
+    return result if isinstance(result, list) else [result]

@@ -1,35 +1,51 @@
-"""`auditapp restore`: put a backup in place and verify it against its manifest."""
+"""`auditapp restore`: put a backup in place, but only one that passes every check.
+
+Nothing in a backup folder is trusted (issue 11 item 6). In order, each step refusing
+with the target untouched:
+
+1. the manifest's signature under the instance's audit key (`--trust-unsigned` skips
+   only this, for backups of older versions or whose key is lost);
+2. the folder: no symbolic link, hard-linked or special file; the dump is copied into a
+   private file while it is hashed, and every evidence file re-hashed, against the
+   manifest;
+3. the schema, compared with what the migrations create at the backup's revision: on
+   SQLite on the private copy before it is put in place, on PostgreSQL inside the
+   restoring transaction before it commits (restore_pg.py);
+4. the data (vetting.py): migration revision, row counts, and the audit trail
+   recomputed and held against the manifest's signed checkpoint and every checkpoint of
+   this instance.
+
+Then the evidence files are stored, everything is verified once more in place, and a
+"restore" checkpoint anchors the restored trail.
+"""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import tempfile
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from auditapp.errors import OpsError
-from auditapp.models import AuditEvent
 from auditapp.services import audit
+from auditapp.services.ops import schema
 from auditapp.services.ops.files import (
-    PG_FILE,
     SQLITE_FILE,
-    backup_blob_path,
+    BackupFolder,
     backup_problems,
+    blob_name,
+    copy_dump,
+    dump_name,
     read_manifest,
 )
-from auditapp.services.ops.pgtools import TOOL_VERSION, libpq, major_version, require_tool, run
-from auditapp.services.ops.snapshot import ALEMBIC_TABLE, row_counts
+from auditapp.services.ops.restore_pg import restore_postgres
+from auditapp.services.ops.snapshot import ALEMBIC_TABLE, readonly_sqlite, row_counts
+from auditapp.services.ops.vetting import Vetting, count_problems, work_dir_for
 from auditapp.storage import EvidenceStore
-
-# pg_restore --list entries that create or describe the schema itself; the target schema
-# already exists (or is created here), so they are left out.
-_SCHEMA_TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ (SCHEMA - |(COMMENT|ACL|SECURITY LABEL) - SCHEMA )")
 
 
 @dataclass
@@ -45,62 +61,95 @@ class RestoreResult:
     audit_head: str
     evidence_files: int
     foreign_files: int  # files already in the store that the backup does not hold
+    checkpoint: audit.Checkpoint | None = None  # the "restore" checkpoint written
+    signed: bool = True  # False: restored on --trust-unsigned
+    notes: list[str] = field(default_factory=list)
 
 
-def restore(session: Session, store: EvidenceStore, folder: Path, *, force: bool) -> RestoreResult:
-    """Restore a backup into this app's database and evidence store, then verify row counts,
-    the audit-chain head and every evidence hash against the manifest.
+def restore(
+    session: Session,
+    store: EvidenceStore,
+    folder: Path,
+    *,
+    force: bool,
+    anchor: audit.Anchor,
+    migrations_dir: str,
+    trust_unsigned: bool = False,
+) -> RestoreResult:
+    """Restore a backup into this app's database and evidence store (see the module
+    docstring for the checks), then verify row counts, the audit trail and every evidence
+    hash in place against the manifest.
 
-    The target must be empty (tables may exist, without rows) unless `force`. The backup is
-    re-hashed before anything is touched, so a damaged backup changes nothing.
+    The target must be empty (tables may exist, without rows) unless `force`.
     """
-    folder = Path(folder)
-    manifest = read_manifest(folder)
     engine = session.get_bind()
     kind = engine.dialect.name
-    if manifest["database"]["kind"] != kind:
-        raise OpsError(
-            f"this is a backup of a {manifest['database']['kind']} database; the configured "
-            f"database is {kind}"
-        )
-    if not force:
-        _refuse_non_empty(session, store)
-    session.close()
-    problems = backup_problems(folder, manifest)
-    if problems:
-        raise OpsError("the backup is damaged; nothing was restored", problems)
-
-    if kind == "sqlite":
-        target = _restore_sqlite(engine, folder / SQLITE_FILE)
-    else:
-        target = _restore_postgres(engine, folder / PG_FILE, manifest["database"])
-    engine.dispose()  # connections opened before the restore must not linger
-
-    wanted = {entry["sha256"] for entry in manifest["evidence"]}
-    foreign = sum(1 for sha in store.iter_hashes() if sha not in wanted)
-    problems = []
-    for entry in manifest["evidence"]:
-        with backup_blob_path(folder, entry["sha256"]).open("rb") as f:
-            stored = store.put_stream(f)
-        if stored.sha256 != entry["sha256"]:
-            problems.append(f"evidence {entry['sha256']}: stored as {stored.sha256}")
+    with BackupFolder(Path(folder)) as backup:
+        manifest = read_manifest(backup)
+        if manifest["database"]["kind"] != kind:
+            raise OpsError(
+                f"this is a backup of a {manifest['database']['kind']} database; the "
+                f"configured database is {kind}"
+            )
+        revision = schema.check_revision(migrations_dir, manifest.get("migration_revision"))
+        vetting = Vetting.prepare(manifest, anchor, revision, force=force, trust=trust_unsigned)
+        if not force:
+            _refuse_non_empty(session, store)
+        session.close()
+        target = _put_database(engine, backup, vetting, migrations_dir)
+        engine.dispose()  # connections opened before the restore must not linger
+        foreign, problems = _put_evidence(store, backup, manifest)
     problems += _verify_against(session, store, manifest)
     if problems:
         raise OpsError(
             "the restored data does not match the backup's manifest; do not use it", problems
         )
+    point = vetting.anchor_restore(session, anchor)
     counts = manifest["row_counts"]
     return RestoreResult(
         kind=kind,
         target=target,
         rows=sum(counts.values()),
         tables=len(counts),
-        revision=manifest.get("migration_revision"),
+        revision=revision,
         audit_entries=manifest["audit_chain"]["entries"],
         audit_head=manifest["audit_chain"]["head"],
         evidence_files=len(manifest["evidence"]),
         foreign_files=foreign,
+        checkpoint=point,
+        signed=vetting.signed is not None,
+        notes=vetting.notes,
     )
+
+
+def _put_database(engine: Engine, backup: BackupFolder, vetting: Vetting, migrations: str) -> str:
+    """Copy the dump out of the backup (hashing it), check it, and put it in place."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    with tempfile.TemporaryDirectory(prefix="auditapp-restore-", dir=work_dir_for(path)) as tmp:
+        copy = Path(tmp) / dump_name(vetting.manifest)
+        problems = copy_dump(backup, vetting.manifest, copy)
+        problems += backup_problems(backup, vetting.manifest)
+        if problems:
+            raise OpsError("the backup is damaged; nothing was restored", problems)
+        if engine.dialect.name == "sqlite":
+            return _restore_sqlite(engine, copy, vetting, migrations)
+        return restore_postgres(engine, copy, vetting, migrations)
+
+
+def _put_evidence(
+    store: EvidenceStore, backup: BackupFolder, manifest: dict
+) -> tuple[int, list[str]]:
+    """Store every evidence file of the backup; the number of files the store held that
+    the backup does not, and any file stored under another hash."""
+    wanted = {entry["sha256"] for entry in manifest["evidence"]}
+    foreign = sum(1 for sha in store.iter_hashes() if sha not in wanted)
+    problems = []
+    for entry in manifest["evidence"]:
+        with backup.open(blob_name(entry["sha256"])) as f:
+            stored = store.put_stream(f)
+        if stored.sha256 != entry["sha256"]:
+            problems.append(f"evidence {entry['sha256']}: stored as {stored.sha256}")
+    return foreign, problems
 
 
 def _refuse_non_empty(session: Session, store: EvidenceStore) -> None:
@@ -121,12 +170,39 @@ def _refuse_non_empty(session: Session, store: EvidenceStore) -> None:
         )
 
 
-def _restore_sqlite(engine: Engine, copy: Path) -> str:
-    """Copy the backup into the configured database file with the backup API (one
-    transaction on the target: it holds either the old or the whole restored data)."""
+def _sqlite_problems(copy: Path, vetting: Vetting, migrations_dir: str) -> list[str]:
+    """Everything wrong with the private copy: damage, a schema the migrations do not
+    define (triggers, views, extra tables, indexes or columns), then the data."""
+    with closing(sqlite3.connect(f"{copy.resolve().as_uri()}?mode=ro", uri=True)) as raw:
+        try:
+            damage = [row[0] for row in raw.execute("PRAGMA quick_check").fetchall()]
+            actual = schema.sqlite_schema(raw)
+        except sqlite3.DatabaseError as exc:
+            return [f"{SQLITE_FILE}: not a readable SQLite database ({exc})"]
+    if damage != ["ok"]:
+        return [f"{SQLITE_FILE}: damaged ({'; '.join(damage[:5])})"]
+    reference = schema.sqlite_reference(migrations_dir, vetting.revision, copy.parent)
+    problems = schema.sqlite_problems(actual, reference, vetting.revision)
+    if problems:
+        return problems  # the data checks only read tables the migrations define
+    engine = readonly_sqlite(copy)
+    try:
+        with Session(engine) as session:
+            return vetting.problems(session)
+    finally:
+        engine.dispose()
+
+
+def _restore_sqlite(engine: Engine, copy: Path, vetting: Vetting, migrations_dir: str) -> str:
+    """Check the private copy, then copy it into the configured database file with the
+    backup API (one transaction on the target: it holds either the old or the whole
+    restored data)."""
     path = engine.url.database
     if not path or path == ":memory:":
         raise OpsError("the configured database is in memory; restore needs a database file")
+    problems = _sqlite_problems(copy, vetting, migrations_dir)
+    if problems:
+        raise OpsError("the backup was refused; nothing was restored", problems)
     engine.dispose()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -140,145 +216,11 @@ def _restore_sqlite(engine: Engine, copy: Path) -> str:
     return path
 
 
-def _relations(conn: Connection, schema: str, kinds: str) -> list[str]:
-    """Names of the relations of the given pg_class kinds in a schema."""
-    return list(
-        conn.scalars(
-            text(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = :schema AND c.relkind = ANY(:kinds) ORDER BY c.relname"
-            ),
-            {"schema": schema, "kinds": list(kinds)},
-        )
-    )
-
-
-def _restore_postgres(engine: Engine, dump: Path, database: dict) -> str:
-    """pg_restore into the current schema, after dropping what it holds.
-
-    pg_restore cannot rename a schema: objects land in the schema they were dumped from.
-    When the target schema has another name, the dump is restored into a schema of the
-    old name (which must not exist in the target database) and its tables are moved over.
-    """
-    pg_restore = require_tool("pg_restore")
-    tool_major, _ = major_version(pg_restore)
-    dumped_by = TOOL_VERSION.search(database.get("pg_dump", ""))
-    if dumped_by and tool_major < int(dumped_by.group(1)):
-        raise OpsError(
-            f"{pg_restore} is version {tool_major}; the backup was made by "
-            f"{database['pg_dump']}: install that version's client programs"
-        )
-    uri, env = libpq(engine.url)
-    source = database["schema"]
-    # Read the archive's table of contents first: a dump this pg_restore cannot read fails
-    # here, before anything is dropped.
-    toc = run([pg_restore, "--list", str(dump)], env, "pg_restore --list").stdout
-    with engine.begin() as conn:
-        target = conn.scalar(text("SELECT current_schema()"))
-        if not target:
-            raise OpsError("the database has no current schema (check search_path)")
-        if source != target and conn.scalar(
-            text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": source}
-        ):
-            raise OpsError(
-                f"the backup holds schema {source!r}, which already exists in the target "
-                f"database; pg_restore cannot rename it into {target!r}: restore into a "
-                f"database without that schema (or into a schema of that name)"
-            )
-        _drop_relations(conn, target)
-        if source != target:
-            conn.execute(text(f"CREATE SCHEMA {_q(conn, source)}"))
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            listing = Path(tmp) / "toc.list"
-            listing.write_text(
-                "".join(
-                    line + "\n" for line in toc.splitlines() if not _SCHEMA_TOC_ENTRY.match(line)
-                ),
-                encoding="utf-8",
-            )
-            run(
-                [
-                    pg_restore,
-                    "--no-owner",
-                    "--no-privileges",
-                    "--exit-on-error",
-                    "--single-transaction",
-                    "--no-password",
-                    f"--use-list={listing}",
-                    f"--dbname={uri}",
-                    str(dump),
-                ],
-                env,
-                "pg_restore",
-            )
-        if source != target:
-            with engine.begin() as conn:
-                _move_relations(conn, source, target)
-    except BaseException:
-        if source != target:
-            with engine.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA IF EXISTS {_q(conn, source)} CASCADE"))
-        raise
-    return f"schema {target}"
-
-
-def _q(conn: Connection, name: str) -> str:
-    """A quoted SQL identifier."""
-    return conn.dialect.identifier_preparer.quote(name)
-
-
-def _drop_relations(conn: Connection, schema: str) -> None:
-    """Drop the tables, views and sequences of a schema, keeping the schema (its owner and
-    grants stay as the administrator set them)."""
-    # Views first (they depend on tables); owned sequences go with their tables.
-    for kinds, keyword in (
-        ("m", "MATERIALIZED VIEW"),
-        ("v", "VIEW"),
-        ("rp", "TABLE"),
-        ("S", "SEQUENCE"),
-    ):
-        for name in _relations(conn, schema, kinds):
-            conn.execute(
-                text(f"DROP {keyword} IF EXISTS {_q(conn, schema)}.{_q(conn, name)} CASCADE")
-            )
-
-
-def _move_relations(conn: Connection, source: str, target: str) -> None:
-    """Move every restored relation from `source` to `target`, then drop `source`.
-
-    ALTER TABLE ... SET SCHEMA moves the table's indexes, constraints and owned sequences
-    with it; column defaults name sequences by oid, so they keep working.
-    """
-    for kinds, keyword in (
-        ("rp", "TABLE"),
-        ("S", "SEQUENCE"),
-        ("v", "VIEW"),
-        ("m", "MATERIALIZED VIEW"),
-    ):
-        for name in _relations(conn, source, kinds):
-            moved = f"{_q(conn, source)}.{_q(conn, name)}"
-            conn.execute(text(f"ALTER {keyword} {moved} SET SCHEMA {_q(conn, target)}"))
-    conn.execute(text(f"DROP SCHEMA {_q(conn, source)}"))  # RESTRICT: fails if anything is left
-
-
 def _verify_against(session: Session, store: EvidenceStore, manifest: dict) -> list[str]:
     """Differences between the restored data and the manifest (empty when they agree)."""
-    problems = []
-    expected: dict[str, int] = manifest["row_counts"]
-    actual = row_counts(session)
-    for table in sorted(set(expected) | set(actual)):
-        if table not in actual:
-            problems.append(f"table {table}: in the manifest but not in the restored database")
-        elif table not in expected:
-            problems.append(f"table {table}: in the restored database but not in the manifest")
-        elif actual[table] != expected[table]:
-            problems.append(
-                f"table {table}: {actual[table]} rows restored, the manifest says {expected[table]}"
-            )
+    problems = count_problems(row_counts(session), manifest["row_counts"])
     chain = manifest["audit_chain"]
-    entries = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
-    head = audit.head(session)
+    entries, head = audit.trail_state(session)
     session.rollback()
     if entries != chain["entries"]:
         problems.append(

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from auditapp.models import AuditEvent, Evidence, EvidenceStatus
 from auditapp.services import audit
+
+
+def readonly_sqlite(path: Path) -> Engine:
+    """An engine reading a SQLite file that is never written (nor created) through it."""
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    return sa.create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), poolclass=NullPool
+    )
+
 
 # Alembic's own table: it holds the revision, not data, so it does not make a database
 # "not empty" (a schema made by `auditapp db upgrade` is still a valid restore target).
