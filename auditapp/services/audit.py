@@ -578,7 +578,11 @@ def verify_anchored(
     valid = []
     if points and keys is None:
         found.append(f"{len(points)} checkpoint(s) cannot be verified: there is no audit key file")
+    seen = set()
     for point in points if keys else []:
+        if point.signature in seen:  # the same record from two places (file and a copy)
+            continue
+        seen.add(point.signature)
         wrong = keys.check(point.payload(), point.key_id, point.signature)
         if wrong:
             found.append(f"checkpoint of {point.when} ({point.source}): {wrong}")
