@@ -81,6 +81,9 @@ def init_command(admin_email: str, admin_name: str):
     db.session.commit()
     click.echo(f"catalog: {_sync_summary(synced)}")
     changed = changed or synced.changes > 0
+    if audit.Anchor.from_config(current_app.config).create_key():
+        click.echo(f"audit key: created {current_app.config['AUDIT_KEY_FILE']} (keep a copy apart)")
+        changed = True
     admin = users.any_admin(db.session)
     if admin is None:
         try:
@@ -777,16 +780,43 @@ def audit_group():
 
 
 @audit_group.command("verify")
-def audit_verify():
-    """Recompute the chain; exit 1 naming the first broken entry."""
-    report = audit.verify(db.session)
-    if report.ok:
-        click.echo(f"audit chain intact: {report.count} entries, head {report.head}")
-        return
-    _fail(
-        f"audit chain broken at entry {report.broken_id}: {report.problem} "
-        f"({report.count} entries verified before it)"
-    )
+@click.option(
+    "--checkpoints",
+    "extra",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also check against the checkpoints in this file (a copy kept elsewhere, log lines).",
+)
+def audit_verify(extra: tuple[Path, ...]):
+    """Recompute the chain and check it against every signed checkpoint; exit 1 naming
+    each problem (a broken entry, deleted or rewritten entries, a forged checkpoint)."""
+    try:
+        report = audit.check_instance(
+            db.session, audit.Anchor.from_config(current_app.config), extra
+        )
+    except DomainError as exc:
+        _fail(str(exc))
+    db.session.rollback()
+    if not report.ok:
+        for line in report.lines():
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
+    for line in report.lines():
+        click.echo(line)
+
+
+@audit_group.command("checkpoint")
+def audit_checkpoint():
+    """Write a signed checkpoint (entry count, head hash, time) to the checkpoint file and
+    the log, and print it."""
+    try:
+        point = audit.write_checkpoint(
+            db.session, audit.Anchor.from_config(current_app.config), "manual"
+        )
+    except (DomainError, OSError) as exc:
+        _fail(f"no checkpoint written: {exc}")
+    db.session.rollback()
+    click.echo(point.line())
 
 
 from auditapp.cli_export import register as register_export  # noqa: E402 (needs `cli`)

@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from auditapp import MIGRATIONS_DIR, __version__
 from auditapp import cli as base  # the house helpers (_start, _actor, _fail)
 from auditapp.extensions import db
-from auditapp.services import ops
+from auditapp.services import audit, ops
 
 
 def register(cli: click.Group) -> None:
@@ -49,6 +49,7 @@ def backup_command(out: Path):
             out,
             actor=base._actor(),
             app_version=__version__,
+            anchor=audit.Anchor.from_config(current_app.config),
             busy_timeout_ms=current_app.config["SQLITE_BUSY_TIMEOUT_MS"],
         )
     except ops.OpsError as exc:
@@ -69,6 +70,7 @@ def backup_command(out: Path):
         f"{database['file']} sha256 {database['sha256']}"
     )
     click.echo(f"  audit chain: {chain['entries']} entries, head {chain['head']}")
+    click.echo(f"  audit checkpoint: signed with key {manifest['signature']['key_id']}")
     size = sum(e["size"] for e in manifest["evidence"])
     click.echo(f"  evidence: {len(manifest['evidence'])} files, {size} bytes")
     click.echo(f"  manifest: {out / ops.MANIFEST}")
@@ -81,13 +83,25 @@ def backup_command(out: Path):
     is_flag=True,
     help="Replace the contents of a database and evidence folder that are not empty.",
 )
+@click.option(
+    "--trust-unsigned",
+    is_flag=True,
+    help="Restore a backup whose manifest signature cannot be checked (made by an older "
+    "version, or its audit key is lost); every other check still runs.",
+)
 @with_appcontext
-def restore_command(folder: Path, force: bool):
+def restore_command(folder: Path, force: bool, trust_unsigned: bool):
     """Restore a backup into an empty database and evidence folder, then verify it
     (row counts, audit-chain head, every evidence hash) against its manifest."""
     try:
         result = ops.restore(
-            db.session, current_app.extensions["evidence_store"], folder, force=force
+            db.session,
+            current_app.extensions["evidence_store"],
+            folder,
+            force=force,
+            anchor=audit.Anchor.from_config(current_app.config),
+            migrations_dir=MIGRATIONS_DIR,
+            trust_unsigned=trust_unsigned,
         )
     except ops.OpsError as exc:
         db.session.rollback()
@@ -108,7 +122,15 @@ def restore_command(folder: Path, force: bool):
             f"  note: {result.foreign_files} file(s) already in the evidence folder are not in "
             f"the backup; they were left in place (`auditapp evidence verify` lists them)"
         )
-    click.echo("verified: row counts, audit-chain head and every evidence hash match the manifest")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
+    if result.checkpoint:
+        click.echo(f"  audit checkpoint: {result.checkpoint.line()}")
+    click.echo(
+        "verified: "
+        + ("manifest signature, " if result.signed else "")
+        + "schema, row counts, audit trail and every evidence hash match the manifest"
+    )
     click.echo("next: `auditapp doctor --full` (and `auditapp init` if the schema is behind)")
 
 
@@ -116,8 +138,8 @@ def restore_command(folder: Path, force: bool):
 @click.option("--full", is_flag=True, help="Also re-hash every evidence file (reads them all).")
 @with_appcontext
 def doctor_command(full: bool):
-    """Check configuration, database, migrations, evidence folder, scheduler and audit chain;
-    one line per check (OK, WARN or FAIL); exit 1 when any check fails."""
+    """Check configuration, database, migrations and schema, evidence folder, scheduler, the
+    audit chain and its anchor; one line per check (OK, WARN or FAIL); exit 1 on any FAIL."""
     from auditapp import scheduler
 
     found = ops.doctor(
@@ -127,6 +149,7 @@ def doctor_command(full: bool):
         migrations_dir=MIGRATIONS_DIR,
         lock_holder=scheduler.current_holder,
         last_run=scheduler.last_successful_tick,
+        anchor=audit.Anchor.from_config(current_app.config),
         full=full,
     )
     width = max(len(d.name) for d in found)

@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "EVIDENCE_RETENTION_YEARS": 5,
     "UPLOAD_MAX_FORM_PARTS": 12,
     "EXPORT_KEEP_HOURS": 24,
+    # The audit trail's anchor, outside the database: None = instance/audit.key (the
+    # HMAC key, 0600) and instance/audit-checkpoints.jsonl (signed checkpoints).
+    "AUDIT_KEY_FILE": None,
+    "AUDIT_CHECKPOINT_FILE": None,
     # Checks and the scheduler.
     "GRACE_DAYS": 14,
     "PREPARATION_LEAD_DAYS": 14,
@@ -103,6 +107,10 @@ def load(app, test_config: dict[str, Any] | None) -> None:
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=int(cfg["SESSION_IDLE_MINUTES"]))
     cfg.setdefault("EVIDENCE_PATH", str(instance / "evidence"))
+    cfg["AUDIT_KEY_FILE"] = cfg["AUDIT_KEY_FILE"] or str(instance / "audit.key")
+    cfg["AUDIT_CHECKPOINT_FILE"] = cfg["AUDIT_CHECKPOINT_FILE"] or str(
+        instance / "audit-checkpoints.jsonl"
+    )
     if not cfg["CATALOG_PATH"]:
         cfg["CATALOG_PATH"] = str(PROJECT_ROOT / "controls")
     cfg["BABEL_DEFAULT_LOCALE"] = "en"  # outside a request (CLI) messages are English

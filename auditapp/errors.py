@@ -47,6 +47,18 @@ class Conflict(DomainError):
     status = 409
 
 
+class OpsError(DomainError):
+    """An operation on the instance's files cannot go on, or its result does not match what
+    it was checked against (backup, restore, the audit trail's anchor); `problems` lists
+    each thing found wrong, one line each, printed under the message."""
+
+    status = 409
+
+    def __init__(self, message="", problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
 class TooManyRequests(DomainError):
     """Throttled; try again later."""
 

@@ -94,6 +94,12 @@ def _purge_exports(app: Flask, today: date) -> str:
     return f"{removed} expired exports removed"
 
 
+def _audit_checkpoint(app: Flask, today: date) -> str:
+    point = audit.write_checkpoint(db.session, audit.Anchor.from_config(app.config), "daily")
+    db.session.rollback()
+    return f"audit checkpoint: {point.entries} entries, head {point.head}"
+
+
 JOBS: list[Job] = [
     Job("materialize_checks", "Create the checks of the current and next period", _materialize),
     Job("mark_overdue", "Mark overdue checks and findings", _overdue),
@@ -105,6 +111,7 @@ JOBS: list[Job] = [
         _cleanup_uploads,
     ),
     Job("purge_exports", "Remove finished exports past EXPORT_KEEP_HOURS", _purge_exports),
+    Job("audit_checkpoint", "Write a signed checkpoint of the audit trail", _audit_checkpoint),
 ]
 
 

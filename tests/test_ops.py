@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from flask_migrate import stamp
 from sqlalchemy import select, text
 
 from auditapp import MIGRATIONS_DIR, scheduler
@@ -19,9 +18,14 @@ from auditapp.cli import cli as auditapp_cli
 from auditapp.cli_ops import register
 from auditapp.extensions import db
 from auditapp.models import AuditEvent, Evidence
-from auditapp.services import audit, catalog, evidence, ops
+from auditapp.services import audit, evidence, ops
 from tests.conftest import PG_URL
-from tests.factories import make_check_and_finding, make_department, make_evidence, make_user
+from tests.factories import make_user
+from tests.security import crafted
+from tests.security.crafted import backup as _backup
+from tests.security.crafted import fill as _fill
+from tests.security.crafted import restore as _restore
+from tests.security.crafted import state as _state
 
 if "doctor" not in auditapp_cli.commands:
     register(auditapp_cli)
@@ -35,41 +39,10 @@ def _head_revision() -> str:
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
-def _fill(app) -> None:
-    """Data in most tables: catalog, people, evidence, a check with a finding, events;
-    the schema stamped at the head revision as `auditapp init` leaves it."""
-    with app.app_context():
-        stamp(directory=MIGRATIONS_DIR)
-        catalog.sync(db.session, "test", app.config["CATALOG_PATH"])
-        department = make_department(db.session)
-        for _ in range(3):
-            make_user(db.session, department=department)
-        for i in range(3):
-            make_evidence(app, db.session, data=b"%PDF-1.4\n" + f"evidence {i}\n".encode())
-        make_check_and_finding(db.session, "ORG-01")
-        audit.record(db.session, actor="test", action="test.note", object_type="test", after=[1])
-        db.session.commit()
-
-
-def _state(app) -> dict:
-    """Row counts per table, the audit-chain head, and each evidence file's verification."""
-    with app.app_context():
-        store = app.extensions["evidence_store"]
-        state = {
-            "counts": ops.row_counts(db.session),
-            "head": audit.head(db.session),
-            "evidence": {sha: store.verify(sha) for sha in store.iter_hashes()},
-        }
-        db.session.rollback()
-    return state
-
-
-def _backup(app, out: Path):
-    return app.test_cli_runner().invoke(args=["backup", "--out", str(out)])
-
-
-def _restore(app, folder: Path, *args: str):
-    return app.test_cli_runner().invoke(args=["restore", str(folder), *args])
+@pytest.fixture
+def restore_target(make_app, tmp_path):
+    """Builds fresh apps to restore into (see crafted.restore_targets)."""
+    yield from crafted.restore_targets(make_app, tmp_path)
 
 
 def _doctor(app, *args: str):
@@ -79,54 +52,6 @@ def _doctor(app, *args: str):
 def _line(output: str, name: str) -> str:
     """The doctor's report line for one check."""
     return next(line for line in output.splitlines() if line[6:].startswith(name + " "))
-
-
-@pytest.fixture
-def restore_target(make_app, tmp_path):
-    """Builds a fresh app with an empty database and evidence folder: a new instance folder
-    and SQLite file, or a new PostgreSQL database holding a new schema (pg_restore cannot
-    rename the dumped schema inside the database that still holds it)."""
-    databases, apps = [], []
-
-    def build():
-        instance = tmp_path / f"restored-{len(apps)}"
-        if not PG_URL:
-            app = make_app(
-                INSTANCE_PATH=str(instance),
-                DATABASE_URL=f"sqlite:///{instance / 'auditapp.db'}",
-                SQLALCHEMY_ENGINE_OPTIONS={},
-            )
-        else:
-            name, schema = f"r_{uuid.uuid4().hex[:12]}", f"t_{uuid.uuid4().hex[:12]}"
-            admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            admin.dispose()
-            databases.append(name)
-            url = sa.make_url(PG_URL).set(database=name)
-            engine = sa.create_engine(url)
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            engine.dispose()
-            app = make_app(
-                INSTANCE_PATH=str(instance),
-                DATABASE_URL=url.render_as_string(hide_password=False),
-                SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": f"-csearch_path={schema}"}},
-            )
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-    if databases:
-        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in databases:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # Backup and restore -------------------------------------------------------------------
@@ -268,20 +193,24 @@ def test_restore_detects_altered_backup(app, restore_target, tmp_path, part):
 
 
 def test_restore_detects_edited_manifest_counts(app, restore_target, tmp_path):
-    """A manifest whose row count disagrees with the restored data fails the restore (exit 1)
-    naming the table."""
+    """A manifest whose row count disagrees with the data is refused before anything is put
+    in place, naming the table, even when re-signed with the instance's key."""
     _fill(app)
     out = tmp_path / "backup"
     assert _backup(app, out).exit_code == 0
-    path = out / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest["row_counts"]["user_account"] += 1
-    path.write_text(json.dumps(manifest))
+    counts = crafted.read_manifest(out)["row_counts"]
+    crafted.resign(
+        out,
+        Path(app.config["AUDIT_KEY_FILE"]),
+        row_counts=counts | {"user_account": counts["user_account"] + 1},
+    )
+    target = restore_target()
 
-    result = _restore(restore_target(), out)
+    result = _restore(target, out)
 
     assert result.exit_code == 1
-    assert "table user_account:" in result.output and "does not match" in result.output
+    assert "table user_account: " in result.output and "nothing was restored" in result.output
+    assert not any(_state(target)["counts"].values())
 
 
 def test_restore_refuses_a_folder_without_manifest(app, tmp_path):
@@ -323,6 +252,7 @@ def test_restore_refuses_to_rename_over_an_existing_schema(app, make_app, tmp_pa
     try:
         target = make_app(
             INSTANCE_PATH=str(tmp_path / "other"),
+            AUDIT_KEY_FILE=app.config["AUDIT_KEY_FILE"],
             SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": f"-csearch_path={schema}"}},
         )
         before = _state(app)
@@ -366,10 +296,12 @@ def test_doctor_ok_on_a_healthy_app(healthy):
         "secret key",
         "database",
         "migrations",
+        "schema",
         "evidence folder",
         "scheduler lock",
         "scheduled jobs",
         "audit chain",
+        "audit anchor",
         "evidence files",
     ):
         assert _line(result.output, name).startswith("OK  "), result.output
@@ -389,6 +321,56 @@ def test_doctor_fails_on_an_edited_audit_chain(healthy):
     assert result.exit_code == 1
     assert _line(result.output, "audit chain").startswith("FAIL")
     assert f"broken at entry {first}" in result.output
+
+
+def test_doctor_fails_on_a_planted_trigger(healthy):
+    """A trigger no migration creates (here one that would hide sign-ins) FAILs the schema
+    check, named (issue 11: it used to pass doctor)."""
+    if PG_URL:
+        statements = [
+            "CREATE FUNCTION hide() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
+            "END $$",
+            "CREATE TRIGGER hide_logins AFTER INSERT ON audit_event FOR EACH ROW "
+            "EXECUTE FUNCTION hide()",
+        ]
+    else:
+        statements = [
+            "CREATE TRIGGER hide_logins AFTER INSERT ON audit_event BEGIN "
+            "DELETE FROM audit_event WHERE action = 'auth.login'; END"
+        ]
+    with healthy.app_context():
+        for statement in statements:
+            db.session.execute(text(statement))
+        db.session.commit()
+
+    result = _doctor(healthy)
+
+    assert result.exit_code == 1
+    line = _line(result.output, "schema")
+    assert line.startswith("FAIL") and "hide_logins" in line
+    assert "not created by the migrations" in line
+
+
+def test_doctor_reports_the_anchor(healthy):
+    """The anchor line names the key and the newest checkpoint; after the newest entries
+    are deleted it FAILs with the truncation; a key file others can read is a WARN."""
+    ok = _line(_doctor(healthy).output, "audit anchor")
+    key_file = Path(healthy.config["AUDIT_KEY_FILE"])
+    key_file.chmod(0o644)
+    loose = _line(_doctor(healthy).output, "audit anchor")
+    key_file.chmod(0o600)
+    with healthy.app_context():
+        newest = db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id.desc())).first()
+        db.session.execute(text("DELETE FROM audit_event WHERE id = :i"), {"i": newest})
+        db.session.commit()
+    result = _doctor(healthy)
+
+    assert ok.startswith("OK") and "newest checkpoint 0 hours old" in ok, ok
+    assert loose.startswith("WARN") and "chmod 600" in loose
+    assert result.exit_code == 1
+    assert _line(result.output, "audit chain").startswith("OK")  # the chain alone is fine
+    failed = _line(result.output, "audit anchor")
+    assert failed.startswith("FAIL") and "entries were deleted" in failed
 
 
 def test_doctor_fails_when_the_schema_is_behind(healthy):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from auditapp.models import GENESIS_HASH, AuditEvent
+from auditapp.models.types import utcnow
 from auditapp.services import audit
 
 
@@ -107,3 +109,66 @@ def test_fork_is_refused_by_unique_prev_hash(session):
     with pytest.raises(IntegrityError):
         session.flush()
     session.rollback()
+
+
+def test_verify_keeps_hashes_at_positions_past_a_break(session):
+    """With positions, verify walks on past the first break and keeps the stored hashes."""
+    _three(session)
+    hashes = [e.hash for e in session.query(AuditEvent).order_by(AuditEvent.id)]
+    first = session.query(AuditEvent).order_by(AuditEvent.id).first().id
+    session.execute(text("UPDATE audit_event SET action = 'x' WHERE id = :i"), {"i": first})
+    session.commit()
+    session.expire_all()
+
+    report = audit.verify(session, positions={0, 3})
+
+    assert not report.ok and report.broken_id == first
+    assert report.total == 3 and report.stored == {0: GENESIS_HASH, 3: hashes[2]}
+
+
+def test_trail_state_is_count_and_head(session):
+    """trail_state reads the entry count and the head hash together."""
+    assert audit.trail_state(session) == (0, GENESIS_HASH)
+    _three(session)
+    assert audit.trail_state(session) == (3, audit.head(session))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"entries": -1}, "entries"),
+        ({"head": "zz"}, "head"),
+        ({"reason": "because"}, "reason"),
+        ({"at": "2026-04-01T00:00:00"}, "UTC offset"),
+        ({"v": 2}, "version"),
+    ],
+)
+def test_checkpoint_records_are_checked_for_shape(change, problem):
+    """A checkpoint record with a bad field is refused naming the field."""
+    keys = audit.AuditKeys([b"k" * 32])
+    good = audit.sign_checkpoint(keys, entries=1, head="a" * 64, reason="manual").to_json()
+
+    assert audit.Checkpoint.from_json(good) == audit.Checkpoint.from_json(dict(good))
+    with pytest.raises(ValueError, match=problem):
+        audit.Checkpoint.from_json(good | change)
+
+
+def test_a_restore_checkpoint_supersedes_longer_ones(session):
+    """After a "restore" checkpoint, older checkpoints of more entries no longer bind; those
+    of fewer entries still do."""
+    keys = audit.AuditKeys([b"k" * 32])
+    _three(session)
+    hashes = [e.hash for e in session.query(AuditEvent).order_by(AuditEvent.id)]
+    at = utcnow()
+    points = [
+        audit.sign_checkpoint(keys, entries=1, head=hashes[0], reason="daily", at=at),
+        audit.sign_checkpoint(keys, entries=5, head="b" * 64, reason="daily", at=at),
+        audit.sign_checkpoint(
+            keys, entries=3, head=hashes[2], reason="restore", at=at + timedelta(seconds=1)
+        ),
+    ]
+
+    report = audit.verify_anchored(session, keys, points)
+
+    assert report.ok, report.problems
+    assert report.superseded == 1 and len(report.checked) == 2
