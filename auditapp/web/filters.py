@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from auditapp.access import RULES, allowed
 from auditapp.i18n import lazy_text as _l
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 # (endpoint, label) in menu order; shown when the user may use the endpoint.
 NAV = [

@@ -20,7 +20,7 @@ from flask_login import current_user, login_user, logout_user
 from auditapp.errors import Forbidden, InvalidInput, TooManyRequests
 from auditapp.extensions import db
 from auditapp.services import auth
-from auditapp.web import local_path
+from auditapp.web.helpers import local_path
 
 bp = Blueprint("auth", __name__)
 

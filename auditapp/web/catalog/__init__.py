@@ -11,7 +11,7 @@ from auditapp.extensions import db
 from auditapp.models import Role
 from auditapp.services import catalog, checks, evidence
 from auditapp.services.catalog_files import CATEGORIES, FREQUENCIES
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 

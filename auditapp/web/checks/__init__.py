@@ -12,7 +12,7 @@ from auditapp.extensions import db
 from auditapp.models import CheckStatus, FindingStatus, Result, Risk, Role
 from auditapp.services import catalog, checks, dashboard, evidence, inputs, periods
 from auditapp.services.catalog_files import CATEGORIES
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 bp = Blueprint("checks", __name__)
 

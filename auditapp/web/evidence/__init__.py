@@ -25,7 +25,7 @@ from auditapp.extensions import db
 from auditapp.models import Role
 from auditapp.services import evidence, filetypes, inputs
 from auditapp.storage import EmptyBlob
-from auditapp.web import day_start, local_path, today
+from auditapp.web.helpers import day_start, local_path, today
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 

@@ -25,7 +25,7 @@ from auditapp.extensions import db
 from auditapp.models import Role, User
 from auditapp.services import audit, export
 from auditapp.services.catalog_files import CATEGORIES
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 

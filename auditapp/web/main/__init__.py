@@ -12,7 +12,7 @@ from auditapp import __version__
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import dashboard, users
-from auditapp.web import local_path, today
+from auditapp.web.helpers import local_path, today
 
 bp = Blueprint("main", __name__)
 

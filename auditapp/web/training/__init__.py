@@ -26,7 +26,7 @@ from auditapp.models import CourseKind, Role
 from auditapp.services import departments, evidence, filetypes, training, users
 from auditapp.services.csvfile import csv_safe
 from auditapp.storage import EmptyBlob
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 bp = Blueprint("training", __name__, url_prefix="/training")
 

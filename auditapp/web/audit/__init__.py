@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, render_template, request
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import audit, inputs
-from auditapp.web import day_start
+from auditapp.web.helpers import day_start
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
