@@ -11,15 +11,14 @@ from auditapp.models.checks import (
     Decision,
     Finding,
     FindingStatus,
-    JobRun,
-    Notification,
     Result,
     Review,
     Risk,
-    SchedulerLock,
 )
 from auditapp.models.evidence import Evidence, EvidenceLink, EvidenceStatus
+from auditapp.models.jobs import JobRun, SchedulerLock
 from auditapp.models.org import Department, LoginFailure, Role, User, UserRole
+from auditapp.models.reminders import SentReminder
 from auditapp.models.training import (
     Completion,
     Course,
@@ -45,11 +44,11 @@ __all__ = [
     "Finding",
     "FindingStatus",
     "JobRun",
-    "Notification",
     "Result",
     "Review",
     "Risk",
     "SchedulerLock",
+    "SentReminder",
     "GENESIS_HASH",
     "AuditEvent",
     "Control",

@@ -40,7 +40,7 @@ def _render_user_form(user, data: dict, errors: dict, status: int = 200):
 
 
 @bp.get("/users")
-def users_list():
+def user_list():
     """People, searchable by name, email or employee id, filtered by role, department, status."""
     args = request.args
     page = inputs.page_number(args.get("page"))
@@ -139,7 +139,7 @@ def user_reset_password(user_id: int):
 
 
 @bp.route("/departments", methods=["GET", "POST"])
-def departments_list():
+def department_list():
     """Departments with member counts; a form to add one."""
     errors: dict = {}
     data: dict = {}
@@ -153,7 +153,7 @@ def departments_list():
         else:
             db.session.commit()
             flash(_("Department added."), "success")
-            return redirect(url_for("admin.departments_list"))
+            return redirect(url_for("admin.department_list"))
     return render_template(
         "admin/departments.html", rows=departments.list_all(db.session), errors=errors, data=data
     ), (400 if errors else 200)
@@ -177,7 +177,7 @@ def department_edit(dept_id: int):
         else:
             db.session.commit()
             flash(_("Saved."), "success")
-            return redirect(url_for("admin.departments_list"))
+            return redirect(url_for("admin.department_list"))
     return render_template("admin/department_form.html", dept=dept, data=data, errors=errors), (
         400 if errors else 200
     )

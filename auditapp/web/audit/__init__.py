@@ -13,8 +13,8 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 @bp.get("/events")
-def events():
-    """The audit log, newest first, filtered by period, actor, object and action, paged."""
+def event_list():
+    """The audit trail, newest first, filtered by period, actor, object and action, paged."""
     args = request.args
     errors: dict = {}
     flt = audit.EventFilter(

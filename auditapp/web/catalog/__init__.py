@@ -17,7 +17,7 @@ bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
 
 @bp.get("/")
-def index():
+def control_list():
     """Controls by category in policy order with counts; search over ja and en text."""
     args = request.args
     category = args.get("category", "")
@@ -69,7 +69,7 @@ def _render_control(control, errors: dict | None = None, form: dict | None = Non
 
 
 @bp.get("/controls/<code>")
-def control(code: str):
+def control_detail(code: str):
     """A control: requirement, method for the profile, references, procedure, evidence, owner."""
     return _render_control(catalog.get(db.session, code))
 
@@ -99,7 +99,7 @@ def control_settings(code: str):
         return _render_control(catalog.get(db.session, code), exc.errors, form, 400)
     db.session.commit()
     flash(_("Saved."), "success")
-    return redirect(url_for("catalog.control", code=control.code))
+    return redirect(url_for("catalog.control_detail", code=control.code))
 
 
 @bp.post("/profile")
@@ -108,4 +108,4 @@ def set_profile():
     catalog.set_profile(db.session, current_user, request.form.get("profile", ""))
     db.session.commit()
     flash(_("The organization profile was changed."), "success")
-    return redirect(url_for("catalog.index"))
+    return redirect(url_for("catalog.control_list"))

@@ -35,7 +35,7 @@ def _store():
 
 
 @bp.get("/")
-def library():
+def evidence_list():
     """Evidence the user may see: search, filters (type, uploader, date, link, expiring)."""
     args = request.args
     errors: dict = {}
@@ -135,7 +135,7 @@ def upload():
     except NotFound as exc:
         db.session.rollback()
         return _answer_error(exc.message, {}, back, 404)
-    url = url_for("evidence.detail", evidence_id=item.id)
+    url = url_for("evidence.evidence_detail", evidence_id=item.id)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(id=item.id, sha256=item.sha256, url=url, back=back), 201
     flash(_("Uploaded %(name)s.", name=item.filename), "success")
@@ -143,7 +143,7 @@ def upload():
 
 
 @bp.get("/<int:evidence_id>")
-def detail(evidence_id: int):
+def evidence_detail(evidence_id: int):
     """One evidence item: metadata, hash, links, versions; upload a new version; withdraw."""
     item = evidence.get_visible(db.session, current_user, evidence_id)
     targets = []
@@ -218,7 +218,7 @@ def withdraw(evidence_id: int):
         db.session.rollback()
         for value in exc.errors.values() or [exc.message]:
             flash(str(value), "error")
-        return redirect(url_for("evidence.detail", evidence_id=evidence_id))
+        return redirect(url_for("evidence.evidence_detail", evidence_id=evidence_id))
     db.session.commit()
     flash(_("The evidence was withdrawn."), "success")
-    return redirect(url_for("evidence.detail", evidence_id=evidence_id))
+    return redirect(url_for("evidence.evidence_detail", evidence_id=evidence_id))

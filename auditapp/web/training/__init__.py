@@ -269,7 +269,7 @@ def _render_course(course, data, errors, status=200):
 
 
 @bp.get("/courses")
-def courses():
+def course_list():
     """Courses with their audience and recurrence; retired ones on request."""
     return render_template(
         "training/courses.html",
@@ -355,14 +355,14 @@ def course_exempt(code: str):
 
 
 @bp.route("/import", methods=["GET", "POST"])
-def import_page():
+def completion_import():
     """Import completions from an LMS or HR CSV; every row checked before anything is written."""
     result = None
     if request.method == "POST":
         file = request.files.get("file")
         if file is None or not file.filename:
             flash(_("choose a file to upload"), "error")
-            return redirect(url_for("training.import_page"))
+            return redirect(url_for("training.completion_import"))
         file.stream.seek(0)
         result = training.import_completions(
             db.session,
