@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date, datetime, time, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 
 from auditapp.services import inputs, periods
+
+# What browsers strip before parsing a URL (WHATWG URL standard): C0 controls and spaces
+# at either end, tab/CR/LF anywhere; any other control character left is refused.
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+_BROWSER_DROPS = re.compile(r"[\t\r\n]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def today() -> date:
@@ -26,10 +35,27 @@ def day_start(value: str, field: str, *, next_day: bool = False) -> datetime | N
 
 
 def local_path(target: str | None) -> str:
-    """A redirect target only if it is a path on this site (never another host)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """A redirect target only if it is a path on this site (never another host), else "/".
+
+    Browsers drop C0 controls and spaces at either end of a URL and tab, CR and LF
+    anywhere in it, and read a backslash as a slash: "/", tab, "/evil.example" and
+    "/", backslash, "evil.example" both lead to another host. So the target is cleaned
+    the same way first, then parsed: no scheme, no host, exactly one leading slash, no
+    backslash (nor a full-width look-alike of either).
+    """
+    cleaned = _BROWSER_DROPS.sub("", (target or "").strip(_C0_AND_SPACE))
+    if not cleaned or _CONTROL.search(cleaned):
         return "/"
-    return target
+    folded = unicodedata.normalize("NFKC", cleaned)
+    if not folded.startswith("/") or folded.startswith("//") or "\\" in folded:
+        return "/"
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:
+        return "/"
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return "/"
+    return cleaned
 
 
 def wants_json() -> bool:
