@@ -51,6 +51,7 @@ RULES: dict[str, Rule] = {
     "admin.user_deactivate": roles(ADMIN),
     "admin.user_reactivate": roles(ADMIN),
     "admin.user_reset_password": roles(ADMIN),
+    "admin.user_unlock": roles(ADMIN),
     "admin.department_list": roles(ADMIN),
     "admin.department_edit": roles(ADMIN),
     "audit.event_list": roles(ADMIN, AUDITOR),

@@ -26,6 +26,11 @@ def set_write_intent(writes: bool) -> None:
     _write_intent.set(writes)
 
 
+def intends_to_write() -> bool:
+    """Whether transactions begun now in this context may write (see set_write_intent)."""
+    return _write_intent.get()
+
+
 @contextlib.contextmanager
 def writing() -> Iterator[None]:
     """Within the block, new transactions begin IMMEDIATE (they intend to write)."""

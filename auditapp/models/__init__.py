@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditapp.models.audit import GENESIS_HASH, AuditEvent
+from auditapp.models.auth import LoginFailure, LoginSession
 from auditapp.models.catalog import Control, ControlStatus, ControlVersion, OrgSetting, Profile
 from auditapp.models.checks import (
     Attestation,
@@ -17,7 +18,7 @@ from auditapp.models.checks import (
 )
 from auditapp.models.evidence import Evidence, EvidenceLink, EvidenceStatus
 from auditapp.models.jobs import JobRun, SchedulerLock
-from auditapp.models.org import Department, LoginFailure, Role, User, UserRole
+from auditapp.models.org import Department, Role, User, UserRole
 from auditapp.models.reminders import SentReminder
 from auditapp.models.training import (
     Completion,
@@ -61,6 +62,7 @@ __all__ = [
     "EvidenceLink",
     "EvidenceStatus",
     "LoginFailure",
+    "LoginSession",
     "Role",
     "User",
     "UserRole",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from flask import (
@@ -17,12 +16,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, logout_user
+from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from auditapp import access, database
 from auditapp.extensions import db, login_manager
 from auditapp.models import User
-from auditapp.services import audit
+from auditapp.services import audit, sessions
 from auditapp.web.errors import error_response
 from auditapp.web.helpers import wants_json
 
@@ -55,16 +55,38 @@ def select_timezone() -> str:
     return current_app.config["TIMEZONE"]
 
 
+def session_limits() -> sessions.Limits:
+    """The idle timeout and absolute lifetime of sessions, from the configuration."""
+    cfg = current_app.config
+    return sessions.Limits.of(cfg["SESSION_IDLE_MINUTES"], cfg["SESSION_ABSOLUTE_HOURS"])
+
+
 def _load_user(identity: str) -> User | None:
-    """Load the session's user unless deactivated or the session version has moved on."""
+    """The signed-in person, while the cookie's session is open on the server (not ended,
+    idle or too old, the person active) and its session version current (a second guard)."""
     try:
         user_id, version = (int(part) for part in identity.split(":"))
     except ValueError:
         return None
-    user = db.session.get(User, user_id)
-    if user is None or not user.active or user.session_version != version:
+    found = sessions.current(db.session, session.get("sid"), session_limits())
+    if found is None or found.user.id != user_id or found.user.session_version != version:
         return None
-    return user
+    if found.needs_touch():
+        _touch(found.row_id)
+    return found.user
+
+
+def _touch(row_id: str) -> None:
+    """Move the session's last-seen time on (at most once a minute)."""
+    if db.engine.dialect.name == "sqlite" and database.intends_to_write():
+        # This request already holds SQLite's one write lock: a second transaction would
+        # wait for it. The touch commits with the request (lost if it fails, retried next).
+        sessions.touch(db.session, row_id)
+        return
+    # Otherwise in a short transaction of its own: the request may only read, or roll back.
+    with database.writing(), Session(db.engine) as own:
+        sessions.touch(own, row_id)
+        own.commit()
 
 
 def record_denial(action: str, detail: dict) -> None:
@@ -103,11 +125,6 @@ def _before_request():
         if wants_json():
             return jsonify(error="authentication required"), 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    limit = time.time() - current_app.config["SESSION_ABSOLUTE_HOURS"] * 3600
-    if session.get("login_at", 0) < limit:
-        logout_user()
-        session.clear()
-        return redirect(url_for("auth.login"))
     if current_user.must_change_password and request.endpoint not in _PASSWORD_CHANGE_ALLOWED:
         return redirect(url_for("auth.change_password"))
     if not access.allowed(current_user, rule):

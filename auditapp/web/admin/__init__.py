@@ -29,11 +29,14 @@ def _form_data() -> dict:
 
 
 def _render_user_form(user, data: dict, errors: dict, status: int = 200):
+    throttle = auth.Throttle.from_settings(current_app.config)
     return render_template(
         "admin/user_form.html",
         user=user,
         data=data,
         errors=errors,
+        failures=auth.recent_failures(db.session, user, throttle) if user else 0,
+        failure_window=throttle.window_minutes,
         departments=[d for d, _n in departments.list_all(db.session, include_inactive=False)],
         all_roles=[r.value for r in Role],
     ), status
@@ -136,6 +139,15 @@ def user_reset_password(user_id: int):
     password = auth.reset_password(db.session, current_user, user)
     db.session.commit()
     return render_template("admin/password_once.html", user=user, password=password)
+
+
+@bp.post("/users/<int:user_id>/unlock")
+def user_unlock(user_id: int):
+    """Clear a person's failed sign-ins, from every client, so they can sign in at once."""
+    cleared = auth.unlock(db.session, current_user, users.get(db.session, user_id))
+    db.session.commit()
+    flash(_("%(n)s failed sign-ins were cleared.", n=cleared), "success")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
 
 
 @bp.route("/departments", methods=["GET", "POST"])
