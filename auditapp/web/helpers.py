@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, request
 
 from auditapp.services import inputs, periods
+from auditapp.web.request import MAX_ID
 
 # What browsers strip before parsing a URL (WHATWG URL standard): C0 controls and spaces
 # at either end, tab/CR/LF anywhere; any other control character left is refused.
@@ -56,6 +57,15 @@ def local_path(target: str | None) -> str:
     if parts.scheme or parts.netloc or not parts.path.startswith("/"):
         return "/"
     return cleaned
+
+
+def id_arg(value: str | None) -> int | None:
+    """An id from a query string or form field, or None when it is missing, not a number,
+    or larger than any id column holds (the same bound as `<int:...>` in routes)."""
+    if not value or len(value) > 10 or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 def wants_json() -> bool:

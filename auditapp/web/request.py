@@ -1,10 +1,16 @@
-"""The request class: uploads stream to the evidence store; upload routes take few parts."""
+"""Requests: uploads stream to the evidence store, upload routes take few parts, ids in URLs
+are numbers the database can hold."""
 
 from __future__ import annotations
 
 import io
 
 from flask import Flask, Request, current_app
+from werkzeug.routing import IntegerConverter
+
+# Every id column is INTEGER: 32-bit signed on PostgreSQL, the narrower of the two
+# databases (SQLite's holds 64 bits). A route over a BIGINT column may say <int(max=...)>.
+MAX_ID = 2**31 - 1
 
 # Upload routes accept only a few form parts (SECURITY.md item 11).
 SMALL_FORM_ENDPOINTS = {"evidence.upload", "training.complete"}
@@ -23,6 +29,15 @@ class _RawAdapter(io.RawIOBase):
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: a number the id columns can hold. A larger one names no
+    row, so the route does not match (404) instead of failing in the database driver (500:
+    SQLite cannot bind it, PostgreSQL refuses it for an INTEGER parameter)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):
+        super().__init__(map, fixed_digits, min, max, signed)
 
 
 class AuditappRequest(Request):
@@ -51,5 +66,7 @@ class AuditappRequest(Request):
 
 
 def init_app(app: Flask) -> None:
-    """Make every request an AuditappRequest."""
+    """Make every request an AuditappRequest and `<int:...>` an IdConverter (call before
+    the blueprints are registered: rules bind their converters when added)."""
     app.request_class = AuditappRequest
+    app.url_map.converters["int"] = IdConverter

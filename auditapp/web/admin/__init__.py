@@ -10,6 +10,7 @@ from auditapp.errors import Conflict, InvalidInput
 from auditapp.extensions import db
 from auditapp.models import Role
 from auditapp.services import auth, departments, inputs, users
+from auditapp.web.helpers import id_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -49,7 +50,7 @@ def user_list():
     page = inputs.page_number(args.get("page"))
     status = args.get("status", "active")
     active = {"active": True, "inactive": False}.get(status)
-    dept_id = args.get("department", type=int)
+    dept_id = id_arg(args.get("department"))
     role = args.get("role", "") if args.get("role", "") in {r.value for r in Role} else ""
     size = current_app.config["PAGE_SIZE"]
     rows, total = users.search(

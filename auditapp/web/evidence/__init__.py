@@ -25,7 +25,7 @@ from auditapp.extensions import db
 from auditapp.models import Role
 from auditapp.services import evidence, filetypes, inputs
 from auditapp.storage import EmptyBlob
-from auditapp.web.helpers import day_start, local_path, today
+from auditapp.web.helpers import day_start, id_arg, local_path, today
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -44,7 +44,7 @@ def evidence_list():
         media_type=args.get("type", "")
         if args.get("type") in {t.media_type for t in filetypes.TYPES}
         else "",
-        uploader_id=args.get("uploader", type=int),
+        uploader_id=id_arg(args.get("uploader")),
         object_type=args.get("object_type", "")
         if args.get("object_type") in evidence.link_types()
         else "",
@@ -97,7 +97,7 @@ def upload():
     form = request.form
     back = local_path(form.get("next"))
     file = request.files.get("file")
-    supersedes = form.get("supersedes", type=int)
+    supersedes = id_arg(form.get("supersedes"))
     try:
         if file is None or not file.filename:
             raise inputs.fail("file", _("choose a file to upload"))

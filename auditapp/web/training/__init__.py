@@ -26,7 +26,7 @@ from auditapp.models import CourseKind, Role
 from auditapp.services import departments, evidence, filetypes, training, users
 from auditapp.services.csvfile import csv_safe
 from auditapp.storage import EmptyBlob
-from auditapp.web.helpers import today
+from auditapp.web.helpers import id_arg, today
 
 bp = Blueprint("training", __name__, url_prefix="/training")
 
@@ -118,8 +118,8 @@ def complete(code: str):
 
 def _department_for_view():
     """The manager's own department; admins may choose any."""
-    if current_user.has_role(Role.ADMIN) and request.args.get("department", type=int):
-        return departments.get(db.session, request.args.get("department", type=int))
+    if current_user.has_role(Role.ADMIN) and id_arg(request.args.get("department")):
+        return departments.get(db.session, id_arg(request.args.get("department")))
     if current_user.department is None:
         raise NotFound(_("You belong to no department."))
     return current_user.department
