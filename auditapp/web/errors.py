@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -10,6 +12,12 @@ from werkzeug.exceptions import HTTPException
 from auditapp.errors import DomainError
 from auditapp.extensions import db
 from auditapp.web.helpers import wants_json
+
+# "No space left" and "quota exceeded" from the OS; SQLite's SQLITE_FULL; PostgreSQL's
+# disk_full SQLSTATE.
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
 
 
 def error_response(status: int, message: str):
@@ -38,6 +46,7 @@ def default_message(status: int) -> str:
         ),
         429: _("Too many attempts. Please wait and try again."),
         500: _("Something went wrong on our side. The error was recorded."),
+        507: _("The server's disk is full; nothing was saved. Tell your administrator."),
     }
     return messages.get(status, _("The request could not be completed."))
 
@@ -57,8 +66,29 @@ def _handle_domain(exc: DomainError):
     return error_response(exc.status, exc.message or default_message(exc.status))
 
 
+def is_disk_full(exc: BaseException | None) -> bool:
+    """True when the error, or one that caused it, says the disk or the quota is full:
+    an OSError from a file write, or the database's own "disk full" wrapped by SQLAlchemy."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+            return True
+        orig = getattr(exc, "orig", None)  # the DBAPI error inside a SQLAlchemy one
+        if getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        if getattr(orig, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        exc = orig if isinstance(orig, BaseException) else (exc.__cause__ or exc.__context__)
+    return False
+
+
 def _handle_500(exc):
     db.session.rollback()
+    if is_disk_full(exc):
+        # Not a bug to trace: say what happened, to the person and in the log.
+        current_app.logger.error("disk full, request refused (507): %s", exc)
+        return error_response(507, default_message(507))
     current_app.logger.exception("unhandled error")
     return error_response(500, default_message(500))
 
