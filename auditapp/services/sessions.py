@@ -85,23 +85,25 @@ def current(session: Session, token: str | None, limits: Limits) -> Current | No
     too long, past its absolute lifetime, or its person is deactivated."""
     if not token or not isinstance(token, str) or len(token) > 100:
         return None
+    row_id = _row_id(token)
+    # The row's times as plain columns, the person as an entity: one statement.
     found = session.execute(
-        select(LoginSession, User)
-        .join(User, User.id == LoginSession.user_id)
-        .where(LoginSession.id == _row_id(token))
+        select(User, LoginSession.created_at, LoginSession.last_seen_at, LoginSession.ended_at)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.id == row_id)
     ).first()
     if found is None:
         return None
-    row, user = found
+    user, created_at, last_seen_at, ended_at = found
     now = utcnow()
     if (
-        row.ended_at is not None
+        ended_at is not None
         or not user.active
-        or now - row.created_at > limits.absolute
-        or now - row.last_seen_at > limits.idle
+        or now - created_at > limits.absolute
+        or now - last_seen_at > limits.idle
     ):
         return None
-    return Current(row_id=row.id, user=user, last_seen_at=row.last_seen_at)
+    return Current(row_id=row_id, user=user, last_seen_at=last_seen_at)
 
 
 def touch(session: Session, row_id: str) -> None:
