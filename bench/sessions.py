@@ -29,7 +29,7 @@ from auditapp import create_app  # noqa: E402
 from auditapp.extensions import db  # noqa: E402
 from auditapp.models import User  # noqa: E402
 from auditapp.services import auth, sessions, users  # noqa: E402
-from auditapp.web import hooks  # noqa: E402
+from auditapp.web import helpers, hooks  # noqa: E402
 
 ROUNDS = 4500
 PASSWORD = "bench-passphrase-2026-long"
@@ -95,7 +95,7 @@ def main() -> int:
                 user,
                 client="bench",
                 user_agent="bench",
-                limits=hooks.session_limits(),
+                limits=helpers.session_limits(),
             )
             db.session.commit()
         with app.test_request_context("/"):

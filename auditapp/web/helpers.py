@@ -1,4 +1,5 @@
-"""Small helpers the blueprints share: today, day boundaries, safe redirects, JSON or page."""
+"""Small helpers the blueprints share: today, day boundaries, safe redirects, ids from
+query strings, session limits, JSON or page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 
-from auditapp.services import inputs, periods
+from auditapp.services import inputs, periods, sessions
 from auditapp.web.request import MAX_ID
 
 # What browsers strip before parsing a URL (WHATWG URL standard): C0 controls and spaces
@@ -66,6 +67,12 @@ def id_arg(value: str | None) -> int | None:
         return None
     number = int(value)
     return number if number <= MAX_ID else None
+
+
+def session_limits() -> sessions.Limits:
+    """The idle timeout and absolute lifetime of sessions, from the configuration."""
+    cfg = current_app.config
+    return sessions.Limits.of(cfg["SESSION_IDLE_MINUTES"], cfg["SESSION_ABSOLUTE_HOURS"])
 
 
 def wants_json() -> bool:

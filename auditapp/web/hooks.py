@@ -24,7 +24,7 @@ from auditapp.extensions import db, login_manager
 from auditapp.models import User
 from auditapp.services import audit, sessions
 from auditapp.web.errors import error_response
-from auditapp.web.helpers import wants_json
+from auditapp.web.helpers import session_limits, wants_json
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -53,12 +53,6 @@ def select_locale() -> str:
 def select_timezone() -> str:
     """Times are shown in the configured zone (stored in UTC)."""
     return current_app.config["TIMEZONE"]
-
-
-def session_limits() -> sessions.Limits:
-    """The idle timeout and absolute lifetime of sessions, from the configuration."""
-    cfg = current_app.config
-    return sessions.Limits.of(cfg["SESSION_IDLE_MINUTES"], cfg["SESSION_ABSOLUTE_HOURS"])
 
 
 def _load_user(identity: str) -> User | None:

@@ -18,8 +18,7 @@ from flask_login import current_user, login_user, logout_user
 from auditapp.errors import Forbidden, InvalidInput, TooManyRequests
 from auditapp.extensions import db
 from auditapp.services import auth, sessions
-from auditapp.web.helpers import local_path
-from auditapp.web.hooks import session_limits
+from auditapp.web.helpers import local_path, session_limits
 
 bp = Blueprint("auth", __name__)
 
