@@ -23,10 +23,14 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    # Login throttling (SECURITY.md item 3).
-    "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
-    "LOGIN_MAX_FAILURES_PER_CLIENT": 20,
+    # Sign-in throttling (SECURITY.md item 3): failures count for the window; the
+    # (account, client) pair and the client are refused past their limits; the account as
+    # a whole waits 1, 2, 4 ... seconds (at most the maximum) after each failure past DELAY_AFTER.
     "LOGIN_FAILURE_WINDOW_MINUTES": 15,
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT_CLIENT": 5,
+    "LOGIN_MAX_FAILURES_PER_CLIENT": 20,
+    "LOGIN_DELAY_AFTER_FAILURES": 5,
+    "LOGIN_DELAY_MAX_SECONDS": 60,
     "PASSWORD_MIN_LENGTH": 12,
     "PASSWORD_MAX_LENGTH": 128,
     "MAX_CONTENT_LENGTH": 100 * 1024 * 1024,

@@ -14,7 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-from sqlalchemy import Engine, Select, event, func, select
+from sqlalchemy import Engine, Select, event, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 _write_intent: ContextVar[bool] = ContextVar("auditapp_write_intent", default=True)
@@ -23,6 +24,11 @@ _write_intent: ContextVar[bool] = ContextVar("auditapp_write_intent", default=Tr
 def set_write_intent(writes: bool) -> None:
     """Declare whether transactions begun from now on in this context may write."""
     _write_intent.set(writes)
+
+
+def intends_to_write() -> bool:
+    """Whether transactions begun now in this context may write (see set_write_intent)."""
+    return _write_intent.get()
 
 
 @contextlib.contextmanager
@@ -88,3 +94,12 @@ def paginate(session: Session, stmt: Select, page: int, size: int) -> tuple[list
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     result = session.scalars(stmt.offset((max(page, 1) - 1) * size).limit(size))
     return list(result.unique().all()), total
+
+
+def migration_revision(session: Session) -> str | None:
+    """The Alembic revision the database is at (None before the first migration)."""
+    try:
+        return session.scalar(text("SELECT version_num FROM alembic_version"))
+    except SQLAlchemyError:
+        session.rollback()
+        return None

@@ -25,7 +25,7 @@ GOOD_ROWS = [
     "E002,佐藤 花子,hanako.sato@example.jp,開発部,manager;employee,2026/04/01",
     "E003,鈴木 一郎,ichiro.suzuki@example.jp,,auditor,2026年4月1日",
 ]
-LIMITS = {"max_per_account": 5, "max_per_client": 20, "window_minutes": 15}
+LIMITS = {"throttle": auth.Throttle()}
 
 
 def invoke(runner, *args: str):

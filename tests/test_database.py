@@ -44,6 +44,37 @@ def test_migrations_build_the_models_schema(tmp_path, database_url):
     assert diff == []
 
 
+@pytest.mark.skipif(bool(PG_URL), reason="compares SQLite's stored CREATE statements")
+def test_migrations_and_models_agree_column_for_column(tmp_path):
+    """The tables the models create and the migrations create are the same, columns in the
+    same order (a restore compares a backup's schema with the migrations' exactly)."""
+    import sqlite3
+
+    from auditapp.services.ops import schema
+
+    def build(name: str, migrate: bool) -> dict:
+        path = tmp_path / f"{name}.db"
+        app = create_app(
+            {
+                "TESTING": True,
+                "INSTANCE_PATH": str(tmp_path / name),
+                "DATABASE_URL": f"sqlite:///{path}",
+            }
+        )
+        with app.app_context():
+            upgrade() if migrate else db.create_all()
+            db.engine.dispose()
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT IN ('alembic_version') AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        return {n: schema.normalize_sql(sql) for n, sql in rows}
+
+    models, migrations = build("models", False), build("migrations", True)
+    assert {n for n in models if models[n] != migrations.get(n)} == set()
+
+
 def test_concurrent_writers_keep_the_chain(make_app):
     """Writers in several threads append to the audit chain without lock errors or forks."""
     app = make_app()

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from auditapp import scheduler
 from auditapp.extensions import db
-from auditapp.models import Check, JobRun, Notification
+from auditapp.models import Check, JobRun, SentReminder
 from auditapp.services import catalog
 from tests.factories import make_user, own_control
 
@@ -40,11 +40,11 @@ def test_tick_is_idempotent(app, runner, owned):
     first = runner.invoke(args=["tick", "--today", "2026-11-27"])
     assert first.exit_code == 0, first.output
     assert "ok   materialize_checks: 13 checks created" in first.output
-    checks_after, sent_after = _count(app, Check), _count(app, Notification)
+    checks_after, sent_after = _count(app, Check), _count(app, SentReminder)
     assert sent_after > 0
     second = runner.invoke(args=["tick", "--today", "2026-11-27"])
     assert "0 checks created" in second.output and "0 reminders sent" in second.output
-    assert (_count(app, Check), _count(app, Notification)) == (checks_after, sent_after)
+    assert (_count(app, Check), _count(app, SentReminder)) == (checks_after, sent_after)
     with app.app_context():
         assert db.session.query(JobRun).filter_by(ok=True).count() == 2 * len(scheduler.JOBS)
 
@@ -165,7 +165,7 @@ def test_smtp_down_is_retried_not_lost(make_app):
     result = runner.invoke(args=["tick", "--today", "2026-11-27"])
     assert result.exit_code == 1 and "FAIL send_reminders" in result.output
     assert "connection refused" in result.output.lower()
-    assert _count(app, Notification) == 0
+    assert _count(app, SentReminder) == 0
     handler = _Collector()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -173,7 +173,7 @@ def test_smtp_down_is_retried_not_lost(make_app):
         result = runner.invoke(args=["tick", "--today", "2026-11-27"])
         assert result.exit_code == 0, result.output
         sent = len(handler.messages)
-        assert sent >= 1 and _count(app, Notification) == sent
+        assert sent >= 1 and _count(app, SentReminder) == sent
         runner.invoke(args=["tick", "--today", "2026-11-27"])
         assert len(handler.messages) == sent
     finally:
@@ -186,7 +186,7 @@ def test_outbox_when_no_smtp(app, runner, owned):
     from pathlib import Path
 
     files = list((Path(app.instance_path) / "outbox").glob("*.eml"))
-    assert files and _count(app, Notification) == len(files)
+    assert files and _count(app, SentReminder) == len(files)
 
 
 def test_checks_list_cli(app, runner, owned):

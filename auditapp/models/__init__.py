@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditapp.models.audit import GENESIS_HASH, AuditEvent
+from auditapp.models.auth import LoginFailure, LoginSession
 from auditapp.models.catalog import Control, ControlStatus, ControlVersion, OrgSetting, Profile
 from auditapp.models.checks import (
     Attestation,
@@ -11,15 +12,14 @@ from auditapp.models.checks import (
     Decision,
     Finding,
     FindingStatus,
-    JobRun,
-    Notification,
     Result,
     Review,
     Risk,
-    SchedulerLock,
 )
 from auditapp.models.evidence import Evidence, EvidenceLink, EvidenceStatus
-from auditapp.models.org import Department, LoginFailure, Role, User, UserRole
+from auditapp.models.jobs import JobRun, SchedulerLock
+from auditapp.models.org import Department, Role, User, UserRole
+from auditapp.models.reminders import SentReminder
 from auditapp.models.training import (
     Completion,
     Course,
@@ -45,11 +45,11 @@ __all__ = [
     "Finding",
     "FindingStatus",
     "JobRun",
-    "Notification",
     "Result",
     "Review",
     "Risk",
     "SchedulerLock",
+    "SentReminder",
     "GENESIS_HASH",
     "AuditEvent",
     "Control",
@@ -62,6 +62,7 @@ __all__ = [
     "EvidenceLink",
     "EvidenceStatus",
     "LoginFailure",
+    "LoginSession",
     "Role",
     "User",
     "UserRole",

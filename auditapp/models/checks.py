@@ -1,4 +1,4 @@
-"""The audit work: periodic checks of controls, attestations, reviews, findings, reminders.
+"""The audit work: periodic checks of controls, attestations, reviews, findings.
 
 Apart from the catalog: a check refers to a control and records the version of the
 control's text that was in force when it was created.
@@ -170,14 +170,14 @@ class Finding(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closing_note: Mapped[str | None] = mapped_column(Text)
     closure_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Who asked to close: four eyes, they never review that closure (access.py).
-    closure_submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     closure_evidence_json: Mapped[str | None] = mapped_column(Text)
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     review_comment: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_marked_on: Mapped[date | None] = mapped_column(Date)
+    # Who asked to close: four eyes, they never review that closure (access.py).
+    closure_submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     control: Mapped[Control] = relationship(lazy="joined")
     check: Mapped[Check | None] = relationship()
@@ -188,47 +188,3 @@ class Finding(db.Model):
     def is_overdue(self, today: date) -> bool:
         """Still open past its due date."""
         return self.status == FindingStatus.OPEN and self.due_date < today
-
-
-class Notification(db.Model):
-    """A reminder sent: at most one per kind, object, recipient and cycle."""
-
-    __tablename__ = "notification"
-    __table_args__ = (
-        UniqueConstraint("kind", "object_type", "object_id", "recipient_id", "cycle"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(30))
-    object_type: Mapped[str] = mapped_column(String(20))
-    object_id: Mapped[str] = mapped_column(String(40))
-    recipient_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
-    cycle: Mapped[str] = mapped_column(String(40))
-    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    channel: Mapped[str] = mapped_column(String(200))
-
-
-class JobRun(db.Model):
-    """One run of a scheduled job for a day (the scheduler's own record, for doctor)."""
-
-    __tablename__ = "job_run"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[str] = mapped_column(String(40), index=True)
-    run_for: Mapped[date] = mapped_column(Date)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    ok: Mapped[bool | None] = mapped_column()
-    message: Mapped[str | None] = mapped_column(Text)
-
-
-class SchedulerLock(db.Model):
-    """The lease that lets exactly one scheduler run jobs (SQLite; PostgreSQL also holds an
-    advisory lock)."""
-
-    __tablename__ = "scheduler_lock"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(200))
-    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
-    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

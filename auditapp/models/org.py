@@ -1,4 +1,4 @@
-"""People and the organization: users, their roles, departments, login throttling."""
+"""People and the organization: users, their roles, departments."""
 
 from __future__ import annotations
 
@@ -98,12 +98,3 @@ class UserRole(db.Model):
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(20), primary_key=True)
-
-
-class LoginFailure(db.Model):
-    """A failed login, counted per account and per client to throttle guessing."""
-
-    __tablename__ = "login_failure"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(300), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from importlib import resources
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -15,7 +19,7 @@ from auditapp.errors import Forbidden, InvalidInput, TooManyRequests
 from auditapp.i18n import lazy_text as _l
 from auditapp.models import LoginFailure, User
 from auditapp.models.types import utcnow
-from auditapp.services import audit
+from auditapp.services import audit, sessions
 from auditapp.services.inputs import fail
 
 HASH_METHOD = "scrypt"
@@ -58,63 +62,116 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def _failures_since(session: Session, key: str, window: timedelta) -> int:
-    return (
+@dataclass(frozen=True)
+class Throttle:
+    """How failed sign-ins slow guessing down without letting a stranger lock a person out
+    (SECURITY.md item 3, ASVS 6.3.1). Failures count for the window; then:
+
+    - the (account, client) pair is refused after `max_per_account_client` failures, so
+      guessing from one place stops while the person signs in from their own;
+    - a client is refused after `max_per_client` failures across accounts (spraying);
+    - the account as a whole waits longer after each failure past `delay_after`, from any
+      client (1, 2, 4 ... seconds, at most `delay_max_seconds`): a growing wait, not a lock.
+    """
+
+    window_minutes: int = 15
+    max_per_account_client: int = 5
+    max_per_client: int = 20
+    delay_after: int = 5
+    delay_max_seconds: int = 60
+
+    @classmethod
+    def from_settings(cls, cfg: Mapping[str, Any]) -> Throttle:
+        """The throttle the LOGIN_* settings describe."""
+        return cls(
+            window_minutes=int(cfg["LOGIN_FAILURE_WINDOW_MINUTES"]),
+            max_per_account_client=int(cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT_CLIENT"]),
+            max_per_client=int(cfg["LOGIN_MAX_FAILURES_PER_CLIENT"]),
+            delay_after=int(cfg["LOGIN_DELAY_AFTER_FAILURES"]),
+            delay_max_seconds=int(cfg["LOGIN_DELAY_MAX_SECONDS"]),
+        )
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(minutes=self.window_minutes)
+
+    def delay(self, failures: int) -> timedelta:
+        """How long after its last failure an account with this many recent failures waits."""
+        if failures < self.delay_after:
+            return timedelta(0)
+        doubling = min(failures - self.delay_after, 30)
+        return timedelta(seconds=min(self.delay_max_seconds, 2**doubling))
+
+
+def _account_key(email: str | None) -> str:
+    return (email or "").strip().lower()[:254]
+
+
+def _refusal(session: Session, account: str, client: str, throttle: Throttle):
+    """The TooManyRequests for this attempt, or None when it may go ahead."""
+    now = utcnow()
+    since = now - throttle.window
+    total, from_here, last = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((LoginFailure.client == client, 1), else_=0)), 0),
+            func.max(LoginFailure.at),
+        ).where(LoginFailure.account == account, LoginFailure.at >= since)
+    ).one()
+    if from_here >= throttle.max_per_account_client or (
         session.scalar(
-            select(func.count()).where(
-                LoginFailure.key == key, LoginFailure.at >= utcnow() - window
+            select(func.count()).where(LoginFailure.client == client, LoginFailure.at >= since)
+        )
+        >= throttle.max_per_client
+    ):
+        return TooManyRequests(
+            _l(
+                "Too many failed sign-ins. Try again in %(minutes)s minutes.",
+                minutes=throttle.window_minutes,
             )
         )
-        or 0
-    )
+    if last is not None:
+        wait = last + throttle.delay(total) - now
+        if wait > timedelta(0):
+            return TooManyRequests(
+                _l(
+                    "Too many failed sign-ins. Try again in %(seconds)s seconds.",
+                    seconds=math.ceil(wait.total_seconds()),
+                )
+            )
+    return None
 
 
 def authenticate(
-    session: Session,
-    email: str,
-    password: str,
-    *,
-    client: str,
-    max_per_account: int,
-    max_per_client: int,
-    window_minutes: int,
+    session: Session, email: str, password: str, *, client: str, throttle: Throttle
 ) -> User:
     """Return the user for these credentials, or raise (same message whatever was wrong).
 
-    Failures are counted per account and per client; past the limits every attempt is
-    refused with TooManyRequests until the window has passed. The caller commits
-    either way, so failures are kept.
+    Throttled attempts (see Throttle) are refused with TooManyRequests before the password
+    is looked at. The caller commits either way, so failures are kept.
     """
-    window = timedelta(minutes=window_minutes)
-    email_key = "account:" + (email or "").strip().lower()[:254]
-    client_key = "client:" + (client or "unknown")[:64]
-    if (
-        _failures_since(session, email_key, window) >= max_per_account
-        or _failures_since(session, client_key, window) >= max_per_client
-    ):
+    account = _account_key(email)
+    client = (client or "unknown")[:64]
+    refusal = _refusal(session, account, client, throttle)
+    if refusal is not None:
         audit.record(
             session,
-            actor=email_key[8:] or "anonymous",
+            actor=account or "anonymous",
             action="auth.login_throttled",
             object_type="user",
             after={"client": client},
         )
-        raise TooManyRequests(
-            _l(
-                "Too many failed sign-ins. Try again in %(minutes)s minutes.",
-                minutes=window_minutes,
-            )
-        )
-    user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+        raise refusal
+    user = session.scalar(select(User).where(User.email == account))
     valid = check_password_hash(
         user.password_hash if user and user.password_hash else _DUMMY_HASH, password or ""
     )
     if not user or not valid:
-        session.execute(delete(LoginFailure).where(LoginFailure.at < utcnow() - window))
-        session.add_all([LoginFailure(key=email_key), LoginFailure(key=client_key)])
+        session.execute(delete(LoginFailure).where(LoginFailure.at < utcnow() - throttle.window))
+        session.add(LoginFailure(account=account, client=client))
         audit.record(
             session,
-            actor=email_key[8:] or "anonymous",
+            actor=account or "anonymous",
             action="auth.login_failed",
             object_type="user",
             object_id=user.id if user else None,
@@ -130,16 +187,51 @@ def authenticate(
             object_id=user.id,
         )
         raise Forbidden(_l("This account has been deactivated. Ask your administrator."))
-    session.execute(delete(LoginFailure).where(LoginFailure.key == email_key))
+    # This client's own mistakes are forgiven; failures from elsewhere keep counting.
+    session.execute(
+        delete(LoginFailure).where(LoginFailure.account == account, LoginFailure.client == client)
+    )
     user.last_login_at = utcnow()
     audit.record(session, actor=user, action="auth.login", object_type="user", object_id=user.id)
     return user
 
 
+def recent_failures(session: Session, user: User, throttle: Throttle) -> int:
+    """Failed sign-ins for this person's account within the throttle's window."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                LoginFailure.account == _account_key(user.email),
+                LoginFailure.at >= utcnow() - throttle.window,
+            )
+        )
+        or 0
+    )
+
+
+def unlock(session: Session, actor: User | str, user: User) -> int:
+    """Forget a person's failed sign-ins (from every client), so nothing holds them back;
+    returns how many were cleared. For another admin or the command line: it does not
+    need the locked person. Recorded."""
+    cleared = session.execute(
+        delete(LoginFailure).where(LoginFailure.account == _account_key(user.email))
+    ).rowcount
+    audit.record(
+        session,
+        actor=actor,
+        action="user.unlock",
+        object_type="user",
+        object_id=user.id,
+        after={"failures_cleared": cleared},
+    )
+    return cleared
+
+
 def change_password(
     session: Session, user: User, current: str, new: str, *, min_len: int, max_len: int
 ) -> None:
-    """Change one's own password after checking the current one; other sessions end."""
+    """Change one's own password after checking the current one; every session ends (the
+    caller starts a new one for the person at the keyboard)."""
     if not user.password_hash or not check_password_hash(user.password_hash, current or ""):
         raise fail("current_password", _l("is wrong"))
     if new == current:
@@ -148,6 +240,7 @@ def change_password(
     user.password_hash = hash_password(new)
     user.must_change_password = False
     user.session_version += 1
+    sessions.end_all(session, user, reason="password_changed")
     audit.record(
         session, actor=user, action="user.password_changed", object_type="user", object_id=user.id
     )
@@ -159,6 +252,7 @@ def reset_password(session: Session, actor: User | str, user: User) -> str:
     user.password_hash = hash_password(password)
     user.must_change_password = True
     user.session_version += 1
+    sessions.end_all(session, user, reason="password_reset")
     audit.record(
         session, actor=actor, action="user.password_reset", object_type="user", object_id=user.id
     )

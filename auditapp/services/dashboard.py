@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from auditapp import access
+from auditapp.database import migration_revision  # noqa: F401 (callers not yet moved)
 from auditapp.models import (
     Attestation,
     AuditEvent,
@@ -23,15 +23,6 @@ from auditapp.models import (
 )
 from auditapp.services import audit, catalog, periods
 from auditapp.services.catalog_files import CATEGORIES
-
-
-def migration_revision(session: Session) -> str | None:
-    """The Alembic revision the database is at (None before the first migration)."""
-    try:
-        return session.scalar(text("SELECT version_num FROM alembic_version"))
-    except SQLAlchemyError:
-        session.rollback()
-        return None
 
 
 def home_summary(session: Session, user: User) -> dict:

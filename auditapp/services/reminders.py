@@ -2,7 +2,7 @@
 
 Kinds: preparation notice (a lead before the period ends), due in 3 days, due today,
 overdue (weekly), returned for rework, finding due, finding overdue (weekly). Each is
-sent at most once per object, recipient and cycle (a Notification row, written only
+sent at most once per object, recipient and cycle (a SentReminder row, written only
 after the message went out), so a failed send is retried on the next run and a
 successful one is never repeated.
 """
@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auditapp.models import Check, CheckStatus, Finding, FindingStatus, Notification, User
+from auditapp.models import Check, CheckStatus, Finding, FindingStatus, SentReminder, User
 from auditapp.services.checks import OPEN_STATES
 
 
@@ -122,14 +122,14 @@ def pending(session: Session, today: date, cfg: ReminderSettings) -> list[Remind
             sent.update(
                 session.execute(
                     select(
-                        Notification.kind,
-                        Notification.object_type,
-                        Notification.object_id,
-                        Notification.recipient_id,
-                        Notification.cycle,
+                        SentReminder.kind,
+                        SentReminder.object_type,
+                        SentReminder.object_id,
+                        SentReminder.recipient_id,
+                        SentReminder.cycle,
                     ).where(
-                        Notification.object_type == object_type,
-                        Notification.object_id.in_(object_ids[start : start + 900]),
+                        SentReminder.object_type == object_type,
+                        SentReminder.object_id.in_(object_ids[start : start + 900]),
                     )
                 ).all()
             )
@@ -204,13 +204,13 @@ def pending_training(session: Session, today: date) -> list[Reminder]:
     sent = set(
         session.execute(
             select(
-                Notification.kind,
-                Notification.object_type,
-                Notification.object_id,
-                Notification.recipient_id,
-                Notification.cycle,
+                SentReminder.kind,
+                SentReminder.object_type,
+                SentReminder.object_id,
+                SentReminder.recipient_id,
+                SentReminder.cycle,
             ).where(
-                Notification.kind.in_(("training_due_soon", "training_overdue", "training_welcome"))
+                SentReminder.kind.in_(("training_due_soon", "training_overdue", "training_welcome"))
             )
         ).all()
     )
@@ -239,7 +239,7 @@ def _identity(reminder: Reminder) -> tuple[str, str, str, int, str]:
 def _record(session: Session, identity: tuple, channel: str) -> None:
     kind, object_type, object_id, recipient_id, cycle = identity
     session.add(
-        Notification(
+        SentReminder(
             kind=kind,
             object_type=object_type,
             object_id=object_id,
@@ -408,8 +408,8 @@ def for_department(session: Session, department_id: int, today: date) -> list[Re
         )
     sent = set(
         session.execute(
-            select(Notification.object_id, Notification.recipient_id).where(
-                Notification.cycle == f"manual:{today.isoformat()}"
+            select(SentReminder.object_id, SentReminder.recipient_id).where(
+                SentReminder.cycle == f"manual:{today.isoformat()}"
             )
         ).all()
     )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from auditapp.errors import Conflict, InvalidInput, NotFound
 from auditapp.i18n import lazy_text as _l
 from auditapp.models import Department, Role, User, UserRole
-from auditapp.services import audit, auth, departments, inputs
+from auditapp.services import audit, auth, departments, inputs, sessions
 
 LANGUAGES = ["ja", "en"]
 
@@ -182,6 +182,7 @@ def deactivate(session: Session, actor, user: User) -> User:
     before = snapshot(user)
     user.active = False
     user.session_version += 1
+    sessions.end_all(session, user, reason="deactivated")
     session.flush()
     audit.record(
         session,

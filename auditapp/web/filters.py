@@ -11,24 +11,24 @@ from flask_login import current_user
 
 from auditapp.access import RULES, allowed
 from auditapp.i18n import lazy_text as _l
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 # (endpoint, label) in menu order; shown when the user may use the endpoint.
 NAV = [
     ("main.index", _l("Home")),
-    ("checks.dashboard_page", _l("Dashboard")),
-    ("catalog.index", _l("Controls")),
+    ("checks.dashboard", _l("Dashboard")),
+    ("catalog.control_list", _l("Controls")),
     ("checks.check_list", _l("Checks")),
     ("checks.finding_list", _l("Findings")),
-    ("evidence.library", _l("Evidence")),
+    ("evidence.evidence_list", _l("Evidence")),
     ("training.mine", _l("My training")),
     ("training.department", _l("Department training")),
     ("training.organization", _l("Training")),
-    ("training.courses", _l("Courses")),
-    ("exports.index", _l("Export")),
-    ("admin.users_list", _l("Users")),
-    ("admin.departments_list", _l("Departments")),
-    ("audit.events", _l("Audit log")),
+    ("training.course_list", _l("Courses")),
+    ("exports.export_list", _l("Export")),
+    ("admin.user_list", _l("Users")),
+    ("admin.department_list", _l("Departments")),
+    ("audit.event_list", _l("Audit trail")),
 ]
 
 

@@ -91,7 +91,7 @@ def test_manager_opening_admin_page_is_forbidden_and_recorded(app, as_role):
     )
     with app.app_context():
         denial = db.session.query(AuditEvent).filter_by(action="access.denied").one()
-        assert denial.object_id == "admin.users_list"
+        assert denial.object_id == "admin.user_list"
         assert "manager@example.jp" in denial.actor_label
 
 

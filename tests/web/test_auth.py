@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from auditapp.extensions import db
 from auditapp.models import AuditEvent, User
@@ -51,26 +50,6 @@ def test_login_keeps_the_typed_email(client, users):
     assert f'value="{users["employee"]}"' in response.get_data(as_text=True)
 
 
-def test_account_is_throttled_after_repeated_failures(make_app, users):
-    """ASVS 6.3.1: after 5 failures the account is refused (429) even with the right password."""
-    app = make_app(LOGIN_MAX_FAILURES_PER_ACCOUNT=5)
-    client = app.test_client()
-    for _ in range(5):
-        assert login(client, "manager@example.jp", "wrong-password-123").status_code == 401
-    response = login(client, "manager@example.jp")
-    assert response.status_code == 429
-    assert len(_events(app, "auth.login_throttled")) == 1
-
-
-def test_client_is_throttled_across_accounts(make_app, users):
-    """Guessing across many accounts from one client is throttled too."""
-    app = make_app(LOGIN_MAX_FAILURES_PER_CLIENT=3)
-    client = app.test_client()
-    for i in range(3):
-        login(client, f"guess{i}@example.jp", "wrong-password-123")
-    assert login(client, "auditor@example.jp").status_code == 429
-
-
 def test_deactivated_user_cannot_log_in(app, client, users):
     """A deactivated person is refused with a clear message and not signed in."""
     with app.app_context():
@@ -107,15 +86,6 @@ def test_session_cookie_flags(client, users):
     response = login(client, users["employee"])
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-
-
-def test_absolute_session_lifetime(app, as_role):
-    """A session older than the absolute lifetime is ended even if it was used recently."""
-    client = as_role("employee")
-    with client.session_transaction() as sess:
-        sess["login_at"] = int(time.time()) - 13 * 3600
-    response = client.get("/")
-    assert response.status_code == 302 and "/login" in response.location
 
 
 def test_change_password(app, as_role, users, client):

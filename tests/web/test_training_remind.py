@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from auditapp.extensions import db
-from auditapp.models import Notification
+from auditapp.models import SentReminder
 from auditapp.services import training
 from auditapp.services import users as users_service
 from tests.conftest import post
@@ -47,4 +47,4 @@ def test_manager_sends_department_reminders_once(app, as_role, users):
     post(client, "/training/department/remind")
     assert sorted(outbox.glob("*.eml")) == first
     with app.app_context():
-        assert db.session.query(Notification).count() == len(first)
+        assert db.session.query(SentReminder).count() == len(first)

@@ -15,9 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from auditapp import database
 from auditapp.errors import OpsError
 from auditapp.models.types import utcnow
-from auditapp.services import audit, dashboard
+from auditapp.services import audit
 from auditapp.services import evidence as evidence_service
 from auditapp.services.ops import schema
 from auditapp.storage import EvidenceStore
@@ -117,7 +118,7 @@ def migration_heads(migrations_dir: str) -> tuple[list[str], set[str]]:
 
 def _check_migrations(session: Session, migrations_dir: str) -> Diagnosis:
     heads, known = migration_heads(migrations_dir)
-    current = dashboard.migration_revision(session)
+    current = database.migration_revision(session)
     head_text = ", ".join(heads)
     if current is None:
         return Diagnosis(
@@ -278,7 +279,7 @@ def _check_schema(session: Session, migrations_dir: str) -> Diagnosis:
     """The database's schema against what the migrations create at its revision: a
     planted trigger, view, function or extra table is a FAIL."""
     name = "schema"
-    revision = dashboard.migration_revision(session)
+    revision = database.migration_revision(session)
     if revision is None:
         return Diagnosis(Health.WARN, name, "not checked: the database has no revision")
     try:

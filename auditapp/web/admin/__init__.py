@@ -10,6 +10,7 @@ from auditapp.errors import Conflict, InvalidInput
 from auditapp.extensions import db
 from auditapp.models import Role
 from auditapp.services import auth, departments, inputs, users
+from auditapp.web.helpers import id_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -29,24 +30,27 @@ def _form_data() -> dict:
 
 
 def _render_user_form(user, data: dict, errors: dict, status: int = 200):
+    throttle = auth.Throttle.from_settings(current_app.config)
     return render_template(
         "admin/user_form.html",
         user=user,
         data=data,
         errors=errors,
+        failures=auth.recent_failures(db.session, user, throttle) if user else 0,
+        failure_window=throttle.window_minutes,
         departments=[d for d, _n in departments.list_all(db.session, include_inactive=False)],
         all_roles=[r.value for r in Role],
     ), status
 
 
 @bp.get("/users")
-def users_list():
+def user_list():
     """People, searchable by name, email or employee id, filtered by role, department, status."""
     args = request.args
     page = inputs.page_number(args.get("page"))
     status = args.get("status", "active")
     active = {"active": True, "inactive": False}.get(status)
-    dept_id = args.get("department", type=int)
+    dept_id = id_arg(args.get("department"))
     role = args.get("role", "") if args.get("role", "") in {r.value for r in Role} else ""
     size = current_app.config["PAGE_SIZE"]
     rows, total = users.search(
@@ -138,8 +142,17 @@ def user_reset_password(user_id: int):
     return render_template("admin/password_once.html", user=user, password=password)
 
 
+@bp.post("/users/<int:user_id>/unlock")
+def user_unlock(user_id: int):
+    """Clear a person's failed sign-ins, from every client, so they can sign in at once."""
+    cleared = auth.unlock(db.session, current_user, users.get(db.session, user_id))
+    db.session.commit()
+    flash(_("%(n)s failed sign-ins were cleared.", n=cleared), "success")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
+
+
 @bp.route("/departments", methods=["GET", "POST"])
-def departments_list():
+def department_list():
     """Departments with member counts; a form to add one."""
     errors: dict = {}
     data: dict = {}
@@ -153,7 +166,7 @@ def departments_list():
         else:
             db.session.commit()
             flash(_("Department added."), "success")
-            return redirect(url_for("admin.departments_list"))
+            return redirect(url_for("admin.department_list"))
     return render_template(
         "admin/departments.html", rows=departments.list_all(db.session), errors=errors, data=data
     ), (400 if errors else 200)
@@ -177,7 +190,7 @@ def department_edit(dept_id: int):
         else:
             db.session.commit()
             flash(_("Saved."), "success")
-            return redirect(url_for("admin.departments_list"))
+            return redirect(url_for("admin.department_list"))
     return render_template("admin/department_form.html", dept=dept, data=data, errors=errors), (
         400 if errors else 200
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import (
     Blueprint,
     current_app,
@@ -19,8 +17,8 @@ from flask_login import current_user, login_user, logout_user
 
 from auditapp.errors import Forbidden, InvalidInput, TooManyRequests
 from auditapp.extensions import db
-from auditapp.services import auth
-from auditapp.web import local_path
+from auditapp.services import auth, sessions
+from auditapp.web.helpers import local_path, session_limits
 
 bp = Blueprint("auth", __name__)
 
@@ -33,37 +31,49 @@ def login():
             return redirect(url_for("main.index"))
         return render_template("auth/login.html", email="", error=None)
     email = request.form.get("email", "")[:300]
-    cfg = current_app.config
     try:
         user = auth.authenticate(
             db.session,
             email,
             request.form.get("password", "")[:1024],
             client=request.remote_addr or "unknown",
-            max_per_account=cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"],
-            max_per_client=cfg["LOGIN_MAX_FAILURES_PER_CLIENT"],
-            window_minutes=cfg["LOGIN_FAILURE_WINDOW_MINUTES"],
+            throttle=auth.Throttle.from_settings(current_app.config),
         )
     except (InvalidInput, Forbidden, TooManyRequests) as exc:
         db.session.commit()  # keep the failure count and its audit entry
         status = exc.status if isinstance(exc, TooManyRequests) else 401
         return render_template("auth/login.html", email=email, error=exc.message), status
-    lang = session.get("lang")
-    session.clear()  # a fresh session at sign-in (no fixation)
-    if lang:
-        session["lang"] = lang
-    login_user(user)
-    session.permanent = True
-    session["login_at"] = int(time.time())
+    _begin_session(user)
     db.session.commit()
     if user.must_change_password:
         return redirect(url_for("auth.change_password"))
     return redirect(local_path(request.args.get("next")))
 
 
+def _begin_session(user) -> None:
+    """A fresh cookie session (no fixation) tied to a new server-side session."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(user)
+    session.permanent = True
+    session["sid"] = sessions.start(
+        db.session,
+        user,
+        client=request.remote_addr,
+        user_agent=request.user_agent.string,
+        limits=session_limits(),
+    )
+
+
 @bp.post("/logout")
 def logout():
-    """Sign out and forget the session."""
+    """Sign out: the session ends on the server too, so a copy of the cookie is useless."""
+    sessions.end(
+        db.session, session.get("sid"), actor=current_user._get_current_object(), reason="logout"
+    )
+    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")
@@ -93,9 +103,9 @@ def change_password():
                 db.session.rollback()
                 errors = exc.errors
             else:
+                # Every session of the person ended: this one continues as a new one.
+                _begin_session(current_user._get_current_object())
                 db.session.commit()
-                # The session version moved on: sign in again under the new one.
-                login_user(current_user._get_current_object())
                 flash(_("Your password has been changed."), "success")
                 return redirect(url_for("main.index"))
     return render_template(

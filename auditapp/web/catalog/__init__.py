@@ -11,13 +11,13 @@ from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import catalog, checks, evidence
 from auditapp.services.catalog_files import CATEGORIES, FREQUENCIES
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
 
 @bp.get("/")
-def index():
+def control_list():
     """Controls by category in policy order with counts; search over ja and en text."""
     args = request.args
     category = args.get("category", "")
@@ -67,7 +67,7 @@ def _render_control(control, errors: dict | None = None, form: dict | None = Non
 
 
 @bp.get("/controls/<code>")
-def control(code: str):
+def control_detail(code: str):
     """A control: requirement, method for the profile, references, procedure, evidence, owner."""
     return _render_control(catalog.get(db.session, code))
 
@@ -97,7 +97,7 @@ def control_settings(code: str):
         return _render_control(catalog.get(db.session, code), exc.errors, form, 400)
     db.session.commit()
     flash(_("Saved."), "success")
-    return redirect(url_for("catalog.control", code=control.code))
+    return redirect(url_for("catalog.control_detail", code=control.code))
 
 
 @bp.post("/profile")
@@ -106,4 +106,4 @@ def set_profile():
     catalog.set_profile(db.session, current_user, request.form.get("profile", ""))
     db.session.commit()
     flash(_("The organization profile was changed."), "success")
-    return redirect(url_for("catalog.index"))
+    return redirect(url_for("catalog.control_list"))

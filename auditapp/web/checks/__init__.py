@@ -13,7 +13,7 @@ from auditapp.extensions import db
 from auditapp.models import FindingStatus, Result, Risk
 from auditapp.services import catalog, checks, dashboard, evidence, inputs, periods
 from auditapp.services.catalog_files import CATEGORIES
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 bp = Blueprint("checks", __name__)
 
@@ -92,7 +92,7 @@ def _render_check(check, errors=None, form=None, status=200):
 
 
 @bp.get("/checks/<int:check_id>")
-def check_page(check_id: int):
+def check_detail(check_id: int):
     """A check: what to do (requirement, method, procedure), evidence, attestation, review."""
     return _render_check(checks.get_check(db.session, current_user, check_id))
 
@@ -123,7 +123,7 @@ def attest(check_id: int):
         return _render_check(check, errors, form.to_dict(), exc.status)
     db.session.commit()
     flash(_("Your attestation was submitted."), "success")
-    return redirect(url_for("checks.check_page", check_id=check_id))
+    return redirect(url_for("checks.check_detail", check_id=check_id))
 
 
 @bp.post("/checks/<int:check_id>/review")
@@ -146,7 +146,7 @@ def review(check_id: int):
         )
     db.session.commit()
     flash(_("The review was saved."), "success")
-    return redirect(url_for("checks.check_page", check_id=check_id))
+    return redirect(url_for("checks.check_detail", check_id=check_id))
 
 
 @bp.get("/findings/")
@@ -194,7 +194,7 @@ def _render_finding(finding, errors=None, status=200):
 
 
 @bp.get("/findings/<int:finding_id>")
-def finding_page(finding_id: int):
+def finding_detail(finding_id: int):
     """A finding: plan, owner, due date, evidence of the fix, closure and its review."""
     return _render_finding(checks.get_finding(db.session, current_user, finding_id))
 
@@ -214,7 +214,7 @@ def finding_close(finding_id: int):
         )
     db.session.commit()
     flash(_("The closure was submitted for review."), "success")
-    return redirect(url_for("checks.finding_page", finding_id=finding_id))
+    return redirect(url_for("checks.finding_detail", finding_id=finding_id))
 
 
 @bp.post("/findings/<int:finding_id>/review")
@@ -238,10 +238,10 @@ def finding_review(finding_id: int):
         )
     db.session.commit()
     flash(_("The review was saved."), "success")
-    return redirect(url_for("checks.finding_page", finding_id=finding_id))
+    return redirect(url_for("checks.finding_detail", finding_id=finding_id))
 
 
-@bp.get("/dashboard")
+@bp.get("/dashboard", endpoint="dashboard")
 def dashboard_page():
     """Status of the fiscal year by category and period, overdue work, open findings."""
     fy_text = request.args.get("fy", "")

@@ -23,7 +23,7 @@ from auditapp import access, database
 from auditapp.errors import InvalidInput, NotFound
 from auditapp.extensions import db
 from auditapp.services import evidence, filetypes, inputs
-from auditapp.web import day_start, local_path, today
+from auditapp.web.helpers import day_start, id_arg, local_path, today
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -33,7 +33,7 @@ def _store():
 
 
 @bp.get("/")
-def library():
+def evidence_list():
     """Evidence the user may see: search, filters (type, uploader, date, link, expiring)."""
     args = request.args
     errors: dict = {}
@@ -42,7 +42,7 @@ def library():
         media_type=args.get("type", "")
         if args.get("type") in {t.media_type for t in filetypes.TYPES}
         else "",
-        uploader_id=args.get("uploader", type=int),
+        uploader_id=id_arg(args.get("uploader")),
         object_type=args.get("object_type", "")
         if args.get("object_type") in evidence.link_types()
         else "",
@@ -97,7 +97,7 @@ def upload():
     form = request.form
     back = local_path(form.get("next"))
     file = request.files.get("file")
-    supersedes = form.get("supersedes", type=int)
+    supersedes = id_arg(form.get("supersedes"))
     try:
         if file is None or not file.filename:
             raise inputs.fail("file", _("choose a file to upload"))
@@ -127,7 +127,7 @@ def upload():
     except NotFound as exc:
         db.session.rollback()
         return _answer_error(exc.message, {}, back, 404)
-    url = url_for("evidence.detail", evidence_id=item.id)
+    url = url_for("evidence.evidence_detail", evidence_id=item.id)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(id=item.id, sha256=item.sha256, url=url, back=back), 201
     flash(_("Uploaded %(name)s.", name=item.filename), "success")
@@ -135,7 +135,7 @@ def upload():
 
 
 @bp.get("/<int:evidence_id>")
-def detail(evidence_id: int):
+def evidence_detail(evidence_id: int):
     """One evidence item: metadata, hash, links, versions; upload a new version; withdraw."""
     item = evidence.get_visible(db.session, current_user, evidence_id)
     targets = list(evidence.link_targets(db.session, item))
@@ -208,7 +208,7 @@ def withdraw(evidence_id: int):
         db.session.rollback()
         for value in exc.errors.values() or [exc.message]:
             flash(str(value), "error")
-        return redirect(url_for("evidence.detail", evidence_id=evidence_id))
+        return redirect(url_for("evidence.evidence_detail", evidence_id=evidence_id))
     db.session.commit()
     flash(_("The evidence was withdrawn."), "success")
-    return redirect(url_for("evidence.detail", evidence_id=evidence_id))
+    return redirect(url_for("evidence.evidence_detail", evidence_id=evidence_id))

@@ -25,7 +25,7 @@ from auditapp.extensions import db
 from auditapp.models import Role, User
 from auditapp.services import audit, export
 from auditapp.services.catalog_files import CATEGORIES
-from auditapp.web import today
+from auditapp.web.helpers import today
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -69,7 +69,7 @@ def _render_index(errors: dict | None = None, form=None, status: int = 200):
 
 
 @bp.get("/")
-def index():
+def export_list():
     """The export form and the person's recent exports (running, ready, failed)."""
     return _render_index()
 
@@ -111,7 +111,7 @@ def create():
     except BaseException:
         lock.release()
         raise
-    return redirect(url_for("exports.job", job_id=job.id))
+    return redirect(url_for("exports.export_detail", job_id=job.id))
 
 
 def _start(job: export.Job, lock: export.ExportLock) -> None:
@@ -152,7 +152,7 @@ def _start(job: export.Job, lock: export.ExportLock) -> None:
 
 
 @bp.get("/<job_id>")
-def job(job_id: str):
+def export_detail(job_id: str):
     """One export: its progress bar while it runs, then its download link."""
     job = _job_or_404(job_id)
     return render_template(

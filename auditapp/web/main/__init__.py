@@ -8,11 +8,11 @@ from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from auditapp import __version__
+from auditapp import __version__, database
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import dashboard, users
-from auditapp.web import local_path, today
+from auditapp.web.helpers import local_path, today
 
 bp = Blueprint("main", __name__)
 
@@ -33,7 +33,7 @@ def healthz():
     """Health check for load balancers: database reachable, migration level, version."""
     try:
         db.session.execute(text("SELECT 1"))
-        revision = dashboard.migration_revision(db.session)
+        revision = database.migration_revision(db.session)
         ok = True
     except SQLAlchemyError:
         revision, ok = None, False

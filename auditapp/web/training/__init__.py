@@ -25,7 +25,7 @@ from auditapp.extensions import db
 from auditapp.models import CourseKind, Role
 from auditapp.services import departments, evidence, training, users
 from auditapp.services.csvfile import csv_safe
-from auditapp.web import today
+from auditapp.web.helpers import id_arg, today
 
 bp = Blueprint("training", __name__, url_prefix="/training")
 
@@ -113,8 +113,8 @@ def complete(code: str):
 
 def _department_for_view():
     """The manager's own department; admins may choose any."""
-    if current_user.has_role(Role.ADMIN) and request.args.get("department", type=int):
-        return departments.get(db.session, request.args.get("department", type=int))
+    if current_user.has_role(Role.ADMIN) and id_arg(request.args.get("department")):
+        return departments.get(db.session, id_arg(request.args.get("department")))
     if current_user.department is None:
         raise NotFound(_("You belong to no department."))
     return current_user.department
@@ -264,7 +264,7 @@ def _render_course(course, data, errors, status=200):
 
 
 @bp.get("/courses")
-def courses():
+def course_list():
     """Courses with their audience and recurrence; retired ones on request."""
     return render_template(
         "training/courses.html",
@@ -350,14 +350,14 @@ def course_exempt(code: str):
 
 
 @bp.route("/import", methods=["GET", "POST"])
-def import_page():
+def completion_import():
     """Import completions from an LMS or HR CSV; every row checked before anything is written."""
     result = None
     if request.method == "POST":
         file = request.files.get("file")
         if file is None or not file.filename:
             flash(_("choose a file to upload"), "error")
-            return redirect(url_for("training.import_page"))
+            return redirect(url_for("training.completion_import"))
         file.stream.seek(0)
         result = training.import_completions(
             db.session,

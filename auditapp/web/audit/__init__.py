@@ -7,14 +7,14 @@ from flask import Blueprint, current_app, render_template, request
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import audit, inputs
-from auditapp.web import day_start
+from auditapp.web.helpers import day_start
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 @bp.get("/events")
-def events():
-    """The audit log, newest first, filtered by period, actor, object and action, paged."""
+def event_list():
+    """The audit trail, newest first, filtered by period, actor, object and action, paged."""
     args = request.args
     errors: dict = {}
     flt = audit.EventFilter(
