@@ -21,7 +21,7 @@ from auditapp.models import (
     UserRole,
 )
 from auditapp.services import audit, catalog, periods
-from auditapp.services.catalog_files import CATEGORIES
+from auditapp.services.catalog import CATEGORIES
 
 
 def migration_revision(session: Session) -> str | None:
