@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -106,7 +107,51 @@ def record(
     """Append one event to the chain inside the caller's transaction and flush it."""
     meta = session.info.get(META_KEY) or {}
     _lock_chain(session)
+    event = _chained_event(
+        head(session),
+        meta,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def record_many(session: Session, entries: Iterable[dict[str, Any]]) -> int:
+    """Append many events (each the keyword arguments of `record`) in one go; returns how
+    many. The chain is locked and its head read once, and the events are inserted in
+    batches, so a bulk import holds the chain only briefly (record per event costs a
+    query and a flush each)."""
+    meta = session.info.get(META_KEY) or {}
+    _lock_chain(session)
     prev = head(session)
+    events = []
+    for entry in entries:
+        event = _chained_event(prev, meta, **entry)
+        prev = event.hash
+        events.append(event)
+    session.add_all(events)
+    session.flush()
+    return len(events)
+
+
+def _chained_event(
+    prev: str,
+    meta: dict,
+    *,
+    actor: User | str | None,
+    action: str,
+    object_type: str,
+    object_id: Any = None,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
+    """The next event after the entry hashed `prev`, with its own hash."""
     event = AuditEvent(
         at=utcnow(),
         actor_id=actor.id if isinstance(actor, User) else None,
@@ -121,8 +166,6 @@ def record(
         prev_hash=prev,
     )
     event.hash = entry_hash(prev, event)
-    session.add(event)
-    session.flush()
     return event
 
 

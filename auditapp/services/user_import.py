@@ -1,20 +1,35 @@
-"""Import people from an HR CSV: validate every row first, then write all or nothing."""
+"""Import people from an HR CSV: check every row first, then write all or nothing, fast.
+
+A bulk import must not hold the database for long, since sign-ins and uploads wait for
+it. So rows are checked in memory against the people and departments loaded once (no
+query per row); imported people get no password (no scrypt hash per person: they get
+one from a reset, `auditapp users reset-password` or the admin page); and new people,
+their roles and their audit entries are written a batch of rows per statement. It all
+stays one transaction of the caller, so the import is still all or nothing.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from auditapp.errors import DomainError, InvalidInput
-from auditapp.models import User
+from auditapp.models import Department, Role, User, UserRole
+from auditapp.models.types import utcnow
 from auditapp.services import audit, users
-from auditapp.services.csvfile import CsvFileError, RowError, read_rows
+from auditapp.services.csvfile import RowError, RowInvalid, check_file
+from auditapp.services.users import UserFields
 
-COLUMNS = {"employee_id", "name", "email", "department", "roles", "hired_on"}
-OPTIONAL = {"language"}
+REQUIRED = {"employee_id", "name", "email", "roles"}
+# A file without one of these leaves it as it is for people already known.
+OPTIONAL = {"department", "hired_on", "language"}
+BATCH_ROWS = 500  # people per INSERT statement
 
 
 @dataclass
@@ -38,76 +53,28 @@ def import_users(
 ) -> ImportResult:
     """Import users from a CSV byte stream, keyed by employee_id (a re-import updates).
 
-    Every row is validated before anything is written. With errors and no
-    skip_invalid, nothing is written and `written` stays False. New users get a
-    random password and must use the reset flow (an admin resets it) to sign in.
+    Every row is validated before anything is written. With errors and no skip_invalid,
+    nothing is written and `written` stays False (the caller rolls back). New people get
+    no usable password: signing in as them fails like a wrong password until someone
+    resets it for them.
     """
-    result = ImportResult()
-    try:
-        csv_rows = read_rows(stream, encoding=encoding, required=COLUMNS, optional=OPTIONAL)
-        good: list[tuple[int, User | None, dict]] = []
-        seen_ids: dict[str, int] = {}
-        seen_emails: dict[str, int] = {}
-        for line, row in csv_rows.rows:
-            if "__width__" in row:
-                result.errors.append(RowError(line, "row", row["__width__"]))
-                continue
-            emp = (row.get("employee_id") or "").strip()
-            current = session.scalar(select(User).where(User.employee_id == emp)) if emp else None
-            try:
-                fields = users.validate(session, row, current=current)
-            except InvalidInput as exc:
-                result.errors.extend(RowError(line, col, msg) for col, msg in exc.errors.items())
-                continue
-            if fields.employee_id in seen_ids:
-                result.errors.append(
-                    RowError(
-                        line,
-                        "employee_id",
-                        f"{fields.employee_id} also on line {seen_ids[fields.employee_id]}",
-                    )
-                )
-                continue
-            if fields.email in seen_emails:
-                result.errors.append(
-                    RowError(
-                        line, "email", f"{fields.email} also on line {seen_emails[fields.email]}"
-                    )
-                )
-                continue
-            seen_ids[fields.employee_id] = line
-            seen_emails[fields.email] = line
-            good.append((line, current, row))
-    except CsvFileError as exc:
-        result.errors.append(RowError(exc.line, "file", str(exc).split(": ", 1)[1]))
+    directory = _Directory.load(session)
+    checker = _RowChecker(session, directory)
+    checked = check_file(
+        stream, encoding=encoding, required=REQUIRED, optional=OPTIONAL, check_row=checker.check
+    )
+    result = ImportResult(errors=checked.errors)
+    if not checked.may_write(skip_invalid):
         return result
-    if not good and not result.errors:
-        result.errors.append(RowError(2, "file", "no data rows after the header"))
+    new = [plan.fields for _, plan in checked.rows if plan.current is None]
+    known = [(line, plan) for line, plan in checked.rows if plan.current is not None]
+    changed = [(line, plan) for line, plan in known if plan.fields != plan.current.fields]
+    result.unchanged = len(known) - len(changed)
+    if not _create(session, actor, new, result):
+        return result
+    _update(session, actor, changed, result)
     if result.errors and not skip_invalid:
-        return result
-    for line, current, row in good:
-        if current is not None and "language" not in row:
-            row["language"] = current.language or ""  # a file without the column keeps it
-        try:
-            # A savepoint per row: a rule checked only on write (the last admin keeps the
-            # role) becomes this row's error instead of ending the whole import.
-            with session.begin_nested():
-                if current is None:
-                    users.create(session, actor, row)
-                    result.created += 1
-                    continue
-                before = users.snapshot(current)
-                users.update(session, actor, current, row)
-        except DomainError as exc:
-            field = next(iter(exc.errors), "row")
-            result.errors.append(RowError(line, field, str(exc.errors.get(field, exc.message))))
-            continue
-        if users.snapshot(current) == before:
-            result.unchanged += 1
-        else:
-            result.updated += 1
-    if result.errors and not skip_invalid:
-        return result
+        return result  # a row refused while writing (the last admin keeps the role)
     audit.record(
         session,
         actor=actor,
@@ -122,3 +89,226 @@ def import_users(
     )
     result.written = True
     return result
+
+
+# Checking -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """A person already in the database, as the import compares them."""
+
+    id: int
+    employee_id: str
+    fields: UserFields
+
+
+@dataclass
+class _Directory:
+    """Departments and people loaded once for a whole file (a users.Lookup)."""
+
+    departments: dict[str, Department]
+    by_email: dict[str, _Known]
+    by_employee_id: dict[str, _Known]
+
+    @classmethod
+    def load(cls, session: Session) -> _Directory:
+        """Every department by code and names, every person by email and employee id."""
+        all_departments = list(session.scalars(select(Department)))
+        departments: dict[str, Department] = {}
+        for dept in all_departments:
+            # Written so that a code wins over another department's name, as users type codes.
+            for key in (dept.name_en, dept.name, dept.code):
+                if key:
+                    departments[key.strip().lower()] = dept
+        by_id = {d.id: d for d in all_departments}
+        roles: dict[int, set[Role]] = defaultdict(set)
+        for user_id, role in session.execute(select(UserRole.user_id, UserRole.role)):
+            roles[user_id].add(Role(role))
+        people = [
+            _Known(
+                row.id,
+                row.employee_id,
+                UserFields(
+                    employee_id=row.employee_id,
+                    name=row.name,
+                    email=row.email,
+                    department=by_id.get(row.department_id),
+                    roles=roles[row.id],
+                    hired_on=row.hired_on,
+                    language=row.language,
+                ),
+            )
+            for row in session.execute(
+                select(
+                    User.id,
+                    User.employee_id,
+                    User.name,
+                    User.email,
+                    User.department_id,
+                    User.hired_on,
+                    User.language,
+                )
+            )
+        ]
+        return cls(
+            departments,
+            {p.fields.email: p for p in people},
+            {p.employee_id: p for p in people},
+        )
+
+    def department(self, code_or_name: str) -> Department | None:
+        return self.departments.get((code_or_name or "").strip().lower())
+
+    def person_by_email(self, email: str) -> _Known | None:
+        return self.by_email.get(email)
+
+    def person_by_employee_id(self, employee_id: str) -> _Known | None:
+        return self.by_employee_id.get(employee_id)
+
+
+@dataclass
+class _Plan:
+    """A checked row: the values to write and the person it updates (None: a new one)."""
+
+    fields: UserFields
+    current: _Known | None
+
+
+# What a known person keeps when the file has no such column.
+_KEPT = {
+    "department": lambda f: f.department.code if f.department else "",
+    "hired_on": lambda f: f.hired_on.isoformat() if f.hired_on else "",
+    "language": lambda f: f.language or "",
+}
+
+
+@dataclass
+class _RowChecker:
+    """Checks each row with the people's service rules and against the rows before it."""
+
+    session: Session
+    directory: _Directory
+    seen_ids: dict[str, int] = field(default_factory=dict)
+    seen_emails: dict[str, int] = field(default_factory=dict)
+
+    def check(self, line: int, row: dict[str, str]) -> _Plan:
+        """The row's plan, or RowInvalid naming each problem."""
+        emp = (row.get("employee_id") or "").strip()
+        current = self.directory.person_by_employee_id(emp) if emp else None
+        data = dict(row)
+        for column, kept in _KEPT.items():
+            if column not in row:
+                data[column] = kept(current.fields) if current else ""
+        try:
+            fields = users.validate(self.session, data, current=current, lookup=self.directory)
+        except InvalidInput as exc:
+            raise RowInvalid(*exc.errors.items()) from exc
+        if fields.employee_id in self.seen_ids:
+            first = self.seen_ids[fields.employee_id]
+            raise RowInvalid(("employee_id", f"{fields.employee_id} also on line {first}"))
+        if fields.email in self.seen_emails:
+            first = self.seen_emails[fields.email]
+            raise RowInvalid(("email", f"{fields.email} also on line {first}"))
+        self.seen_ids[fields.employee_id] = line
+        self.seen_emails[fields.email] = line
+        return _Plan(fields, current)
+
+
+# Writing --------------------------------------------------------------------------------
+
+
+def _batches(items: list, size: int = BATCH_ROWS) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _create(session: Session, actor, new: list[UserFields], result: ImportResult) -> bool:
+    """Insert the new people and their roles in batches, then their audit entries (the
+    chain is locked last, so other writers wait only for the end). False when another
+    transaction took one of their emails or ids meanwhile (reported; nothing kept)."""
+    if not new:
+        return True
+    now = utcnow()
+    people = insert(User).returning(User.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    try:
+        with session.begin_nested():
+            for batch in _batches(new):
+                batch_ids = list(session.scalars(people, [_user_row(f, now) for f in batch]))
+                session.execute(
+                    insert(UserRole),
+                    [
+                        {"user_id": user_id, "role": role.value}
+                        for user_id, fields in zip(batch_ids, batch, strict=True)
+                        for role in sorted(fields.roles)
+                    ],
+                )
+                ids.extend(batch_ids)
+    except IntegrityError:
+        result.errors.append(
+            RowError(
+                1, "file", "people were changed while importing; nothing was imported, try again"
+            )
+        )
+        return False
+    audit.record_many(
+        session,
+        (
+            {
+                "actor": actor,
+                "action": "user.create",
+                "object_type": "user",
+                "object_id": user_id,
+                "after": users.fields_snapshot(fields, active=True),
+            }
+            for user_id, fields in zip(ids, new, strict=True)
+        ),
+    )
+    result.created = len(new)
+    return True
+
+
+def _user_row(fields: UserFields, now) -> dict:
+    """The user_account row of a new person: active, no password until a reset."""
+    return {
+        "employee_id": fields.employee_id,
+        "name": fields.name,
+        "email": fields.email,
+        "department_id": fields.department.id if fields.department else None,
+        "hired_on": fields.hired_on,
+        "language": fields.language,
+        "active": True,
+        # No usable password: sign-in fails as for a wrong one; a reset gives one.
+        "password_hash": None,
+        "must_change_password": True,
+        "session_version": 1,
+        "created_at": now,
+    }
+
+
+def _update(
+    session: Session, actor, changed: list[tuple[int, _Plan]], result: ImportResult
+) -> None:
+    """Write each changed person through the people service (audited, last-admin rule);
+    a row refused there becomes that row's error."""
+    for batch in _batches(changed):
+        loaded = {
+            u.id: u
+            for u in session.scalars(
+                select(User).where(User.id.in_([plan.current.id for _, plan in batch]))
+            )
+        }
+        for line, plan in batch:
+            try:
+                # A savepoint per row: a rule checked only on write (the last admin keeps
+                # the role) becomes this row's error instead of ending the whole import.
+                with session.begin_nested():
+                    users.update_fields(session, actor, loaded[plan.current.id], plan.fields)
+            except DomainError as exc:
+                column = next(iter(exc.errors), "row")
+                result.errors.append(
+                    RowError(line, column, str(exc.errors.get(column, exc.message)))
+                )
+                continue
+            result.updated += 1
