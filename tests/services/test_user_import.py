@@ -689,3 +689,55 @@ def test_validation_asks_the_database_a_fixed_number_of_times(org):
         return len(statements)
 
     assert queries_for(300) == queries_for(10)
+
+
+class ChangedWhileRead(io.BytesIO):
+    """A file whose last line, once read, lets another transaction commit a change: as if
+    an admin edited people while a large file was being checked."""
+
+    def __init__(self, data: bytes, change):
+        super().__init__(data)
+        self.change = change
+
+    def __next__(self):
+        try:
+            return super().__next__()
+        except StopIteration:
+            if self.change is not None:
+                self.change, change = None, self.change
+                change()
+            raise
+
+
+@pytest.mark.parametrize("what", ["email-taken", "person-renamed"])
+def test_change_committed_during_the_check_refuses_the_import(org, what):
+    """A change made by someone else while the file is checked: nothing is imported and the
+    message asks to import again (the plan was checked against what is no longer true)."""
+    run(org, csv_bytes(GOOD_ROWS[0]))
+    org.commit()
+    users_before, events_before = user_count(org), actions(org)
+    org.rollback()  # as the CLI does, start the import with no transaction open
+
+    def change():
+        with org.get_bind().begin() as other:
+            if what == "email-taken":
+                other.execute(
+                    sa.insert(User).values(
+                        employee_id="X9", name="Other", email="hanako.sato@example.jp"
+                    )
+                )
+            else:
+                other.execute(sa.update(User).where(User.employee_id == "E001").values(name="改名"))
+
+    stream = ChangedWhileRead(csv_bytes(*GOOD_ROWS), change)
+    result = import_users(org, "test", stream)
+
+    assert messages(result) == [
+        "line 1: file: people or departments were changed while the file was being checked; "
+        "nothing was imported, import it again"
+    ]
+    assert result.written is False
+    org.rollback()
+    expected_users = users_before + (1 if what == "email-taken" else 0)
+    assert user_count(org) == expected_users
+    assert actions(org) == events_before
