@@ -90,7 +90,7 @@ RULES: dict[str, Rule] = {
     "checks.finding_close": roles(MANAGER),
     "checks.finding_review": roles(ADMIN),
     "checks.dashboard": roles(ADMIN, AUDITOR),
-    # Training: object-level rules in services.training (may_record_for).
+    # Training: object-level rule may_record_training_for (below).
     "training.mine": SIGNED_IN,
     "training.complete": SIGNED_IN,
     "training.department": roles(ADMIN, MANAGER),
@@ -284,6 +284,18 @@ def may_grant_exemption(actor, person: User) -> bool:
     if not is_person(actor):
         return True
     return is_admin(actor) and actor.id != person.id
+
+
+def may_record_training_for(actor, person: User) -> bool:
+    """Admins (and processes) record training for anyone, managers for their department,
+    everyone for themselves."""
+    if not is_person(actor) or is_admin(actor) or actor.id == person.id:
+        return True
+    return (
+        is_manager(actor)
+        and actor.department_id is not None
+        and actor.department_id == person.department_id
+    )
 
 
 # Evidence.

@@ -22,7 +22,6 @@ from auditapp.extensions import db
 from auditapp.services import (
     audit,
     catalog,
-    catalog_files,
     dashboard,
     demo,
     evidence,
@@ -384,7 +383,7 @@ def catalog_group():
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def catalog_validate(path: Path | None):
     """Check the catalog files (default: the configured controls/ folder); exit 1 on problems."""
-    cat = catalog_files.load_catalog(path or current_app.config["CATALOG_PATH"])
+    cat = catalog.load_catalog(path or current_app.config["CATALOG_PATH"])
     if cat.ok:
         click.echo(
             f"catalog valid: {len(cat.controls)} controls in {len(cat.files)} files, "

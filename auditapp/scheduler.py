@@ -28,7 +28,7 @@ from auditapp.extensions import db
 from auditapp.mailer import Mailer, MailSettings
 from auditapp.models import JobRun, SchedulerLock
 from auditapp.models.types import utcnow
-from auditapp.services import audit, catalog_files, checks, evidence, export, reminders
+from auditapp.services import audit, catalog, checks, evidence, export, reminders
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "scheduler"
@@ -251,7 +251,7 @@ def today_in(app: Flask) -> date:
 
 def check_catalog(app: Flask) -> list[str]:
     """Problems that stop scheduling: an invalid catalog (listed as file:line messages)."""
-    loaded = catalog_files.load_catalog(app.config["CATALOG_PATH"])
+    loaded = catalog.load_catalog(app.config["CATALOG_PATH"])
     return [str(e) for e in loaded.errors]
 
 

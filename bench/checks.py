@@ -74,7 +74,7 @@ from auditapp.models import (  # noqa: E402
     User,
 )
 from auditapp.services import audit, auth, checks, dashboard, periods, users  # noqa: E402
-from auditapp.services.catalog_files import CATEGORIES  # noqa: E402
+from auditapp.services.catalog import CATEGORIES  # noqa: E402
 
 TICK_TARGET_S = 5.0
 DASHBOARD_P95_TARGET_MS = 150.0
@@ -207,7 +207,7 @@ def build_app(url: str, engine_options: dict, instance: Path):
 
 
 def content_of(code: str, category: str, n: int) -> dict:
-    """A control's content shaped like a catalog file's (catalog_files.ControlDef.to_dict)."""
+    """A control's content shaped like a catalog file's (catalog.files.ControlDef.to_dict)."""
 
     def text(ja: str, en: str) -> dict:
         return {"ja": ja, "en": en}

@@ -69,7 +69,7 @@ from auditapp.models import (  # noqa: E402
     Review,
 )
 from auditapp.services import audit, export, periods, users  # noqa: E402
-from auditapp.services.catalog_files import CATEGORIES  # noqa: E402
+from auditapp.services.catalog import CATEGORIES  # noqa: E402
 from auditapp.storage import CHUNK_SIZE  # noqa: E402
 
 RATIO_TARGET = 1.5

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -34,6 +35,51 @@ class Profile(enum.StrEnum):
     SME = "sme"
 
 
+@dataclass(frozen=True)
+class CategoryDef:
+    """One of the eight categories of the catalog, tied to a clause of the privacy policy."""
+
+    id: str
+    order: int
+    policy_clause: str
+    title_ja: str
+    title_en: str
+
+    @property
+    def file_name(self) -> str:
+        """The category file that holds this category's controls, e.g. 01-basic-policy.yaml."""
+        return f"{self.order:02d}-{self.id.replace('_', '-')}.yaml"
+
+
+# The values `Control.category` may take, in the policy's order (an invariant of Control).
+CATEGORIES: list[CategoryDef] = [
+    CategoryDef("basic_policy", 1, "第2条の2(1)", "基本方針の策定", "Basic policy"),
+    CategoryDef(
+        "handling_rules",
+        2,
+        "第2条の2(2)",
+        "個人データの取扱いに係る規律の整備",
+        "Rules for handling personal data",
+    ),
+    CategoryDef(
+        "organizational", 3, "第2条の2(3)", "組織的安全管理措置", "Organizational safeguards"
+    ),
+    CategoryDef("human", 4, "第2条の2(4)", "人的安全管理措置", "Human safeguards"),
+    CategoryDef("physical", 5, "第2条の2(5)", "物理的安全管理措置", "Physical safeguards"),
+    CategoryDef("technical", 6, "第2条の2(6)", "技術的安全管理措置", "Technical safeguards"),
+    CategoryDef(
+        "external_environment",
+        7,
+        "第2条の2(7)",
+        "外的環境の把握",
+        "Understanding the external environment",
+    ),
+    CategoryDef(
+        "related_duties", 8, "第3条・第4条・第7条", "関連する継続的義務", "Related recurring duties"
+    ),
+]
+
+
 class Control(db.Model):
     """One control of the catalog (its current content) and the organization's settings."""
 
@@ -41,7 +87,7 @@ class Control(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(12), unique=True)
-    category: Mapped[str] = mapped_column(String(40), index=True)
+    category: Mapped[str] = mapped_column(String(40), index=True)  # one of CATEGORIES
     position: Mapped[int] = mapped_column(Integer, default=0)
     title_ja: Mapped[str] = mapped_column(String(200))
     title_en: Mapped[str] = mapped_column(String(200))

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from auditapp.errors import OpsError
@@ -48,8 +49,13 @@ _PG_AUDIT_LOCK = 0x41554449545F4348
 META_KEY = "audit_meta"
 
 
+_AS_IS = (str, int, bool, type(None))  # exactly these types (not enums): kept as they are
+
+
 def _plain(value: Any) -> Any:
     """Turn a value into JSON-safe data without floats (dates ISO, decimals as text)."""
+    if type(value) in _AS_IS:  # most values: answered before the isinstance chain (bulk imports)
+        return value
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -123,26 +129,74 @@ def record(
     after: Any = None,
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction and flush it."""
-    meta = session.info.get(META_KEY) or {}
-    _lock_chain(session)
-    prev = head(session)
-    event = AuditEvent(
-        at=utcnow(),
-        actor_id=actor.id if isinstance(actor, User) else None,
-        actor_label=actor_label(actor)[:300],
+    content = _content(
+        actor=actor,
         action=action,
         object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        before_json=None if before is None else canonical_json(before),
-        after_json=None if after is None else canonical_json(after),
-        client_addr=meta.get("client_addr"),
-        request_id=meta.get("request_id"),
-        prev_hash=prev,
+        object_id=object_id,
+        before=before,
+        after=after,
     )
-    event.hash = entry_hash(prev, event)
+    _lock_chain(session)
+    event = AuditEvent(**_linked(head(session), session.info.get(META_KEY) or {}, content))
     session.add(event)
     session.flush()
     return event
+
+
+def record_many(session: Session, entries: Iterable[dict[str, Any]], batch: int = 2000) -> int:
+    """Append many events (each the keyword arguments of `record`) in one go; returns how
+    many. Their content is serialized before the chain is locked, the head is read once
+    and the rows are inserted a batch per statement, so a bulk import holds the chain
+    (which every sign-in appends to) briefly; `record` per event costs a query and a flush.
+    """
+    contents = [_content(**entry) for entry in entries]
+    meta = session.info.get(META_KEY) or {}
+    _lock_chain(session)
+    prev = head(session)
+    rows = []
+    for content in contents:
+        row = _linked(prev, meta, content)
+        prev = row["hash"]
+        rows.append(row)
+    # Inserted in chain order: ids grow with the chain, as `verify` reads it.
+    for start in range(0, len(rows), batch):
+        session.execute(insert(AuditEvent.__table__), rows[start : start + batch])
+    return len(rows)
+
+
+def _content(
+    *,
+    actor: User | str | None,
+    action: str,
+    object_type: str,
+    object_id: Any = None,
+    before: Any = None,
+    after: Any = None,
+) -> dict[str, Any]:
+    """An event's own columns: who did what to which object, before and after as JSON."""
+    return {
+        "actor_id": actor.id if isinstance(actor, User) else None,
+        "actor_label": actor_label(actor)[:300],
+        "action": action,
+        "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "before_json": None if before is None else canonical_json(before),
+        "after_json": None if after is None else canonical_json(after),
+    }
+
+
+def _linked(prev: str, meta: dict, content: dict[str, Any]) -> dict[str, Any]:
+    """The column values of the event after the one hashed `prev` (stamped now, with the
+    request's address and id), its hash included."""
+    values = content | {
+        "at": utcnow(),
+        "client_addr": meta.get("client_addr"),
+        "request_id": meta.get("request_id"),
+        "prev_hash": prev,
+    }
+    values["hash"] = entry_hash(prev, SimpleNamespace(**values))
+    return values
 
 
 @dataclass

@@ -163,9 +163,10 @@ def authenticate(
         )
         raise refusal
     user = session.scalar(select(User).where(User.email == account))
-    valid = check_password_hash(
-        user.password_hash if user and user.password_hash else _DUMMY_HASH, password or ""
-    )
+    # A person without a password (imported, not reset yet) is checked against the dummy
+    # hash like an unknown email: as slow, and refused even if the dummy's text is typed.
+    usable = user.password_hash if user and user.password_hash else None
+    valid = check_password_hash(usable or _DUMMY_HASH, password or "") and usable is not None
     if not user or not valid:
         session.execute(delete(LoginFailure).where(LoginFailure.at < utcnow() - throttle.window))
         session.add(LoginFailure(account=account, client=client))
@@ -247,7 +248,9 @@ def change_password(
 
 
 def reset_password(session: Session, actor: User | str, user: User) -> str:
-    """Give the user a new random password, to be changed at next sign-in; returns it."""
+    """Give the user a new random password, to be changed at next sign-in; returns it.
+
+    This is also how imported people, who have no password, get their first one."""
     password = generate_password()
     user.password_hash = hash_password(password)
     user.must_change_password = True

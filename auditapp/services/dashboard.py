@@ -22,7 +22,7 @@ from auditapp.models import (
     UserRole,
 )
 from auditapp.services import audit, catalog, periods
-from auditapp.services.catalog_files import CATEGORIES
+from auditapp.services.catalog import CATEGORIES
 
 
 def home_summary(session: Session, user: User) -> dict:

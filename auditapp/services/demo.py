@@ -382,7 +382,7 @@ def scale_controls(
     from sqlalchemy import insert, update
 
     from auditapp.models import Attestation, Control, Review
-    from auditapp.services.catalog_files import CATEGORIES
+    from auditapp.services.catalog import CATEGORIES
 
     owners = catalog.managers(session)
     reviewer = users.any_admin(session)

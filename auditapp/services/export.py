@@ -73,7 +73,7 @@ from auditapp.models import (
     User,
 )
 from auditapp.services import audit, catalog, inputs, periods
-from auditapp.services.catalog_files import CATEGORIES
+from auditapp.services.catalog import CATEGORIES
 from auditapp.services.csvfile import FORMULA_PREFIXES
 from auditapp.storage import CHUNK_SIZE, BlobMissing, EvidenceStore
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -18,15 +19,20 @@ LANGUAGES = ["ja", "en"]
 
 def snapshot(user: User) -> dict:
     """The audited fields of a user (never the password hash)."""
+    return fields_snapshot(UserFields.of(user), active=user.active)
+
+
+def fields_snapshot(fields: UserFields, *, active: bool) -> dict:
+    """The audited fields of a user with these values (what `snapshot` records)."""
     return {
-        "employee_id": user.employee_id,
-        "name": user.name,
-        "email": user.email,
-        "department": user.department.code if user.department else None,
-        "roles": sorted(r.value for r in user.roles),
-        "active": user.active,
-        "hired_on": user.hired_on,
-        "language": user.language,
+        "employee_id": fields.employee_id,
+        "name": fields.name,
+        "email": fields.email,
+        "department": fields.department.code if fields.department else None,
+        "roles": sorted(r.value for r in fields.roles),
+        "active": active,
+        "hired_on": fields.hired_on,
+        "language": fields.language,
     }
 
 
@@ -42,9 +48,61 @@ class UserFields:
     hired_on: date | None
     language: str | None
 
+    @classmethod
+    def of(cls, user: User) -> UserFields:
+        """A user's current values."""
+        return cls(
+            employee_id=user.employee_id,
+            name=user.name,
+            email=user.email,
+            department=user.department,
+            roles=user.roles,
+            hired_on=user.hired_on,
+            language=user.language,
+        )
 
-def validate(session: Session, data: dict, current: User | None = None) -> UserFields:
+
+class Person(Protocol):
+    """What validation needs to know of another person: who it is."""
+
+    id: int
+    employee_id: str
+
+
+class Lookup(Protocol):
+    """What validation looks up: a department by code or name, people by email and id.
+
+    The default asks the database each time; a bulk import passes one loaded once.
+    """
+
+    def department(self, code_or_name: str) -> Department | None: ...
+
+    def person_by_email(self, email: str) -> Person | None: ...
+
+    def person_by_employee_id(self, employee_id: str) -> Person | None: ...
+
+
+@dataclass
+class _DatabaseLookup:
+    """Lookups by query (one person at a time: forms and the CLI)."""
+
+    session: Session
+
+    def department(self, code_or_name: str) -> Department | None:
+        return departments.find(self.session, code_or_name)
+
+    def person_by_email(self, email: str) -> User | None:
+        return self.session.scalar(select(User).where(User.email == email))
+
+    def person_by_employee_id(self, employee_id: str) -> User | None:
+        return self.session.scalar(select(User).where(User.employee_id == employee_id))
+
+
+def validate(
+    session: Session, data: dict, current: Person | None = None, *, lookup: Lookup | None = None
+) -> UserFields:
     """Check every field of form-like data; raise InvalidInput naming all bad fields."""
+    lookup = lookup or _DatabaseLookup(session)
     errors: dict[str, str] = {}
     values: dict = {}
     checks = {
@@ -63,24 +121,29 @@ def validate(session: Session, data: dict, current: User | None = None) -> UserF
     dept = None
     dept_key = (data.get("department") or "").strip()
     if dept_key:
-        dept = departments.find(session, dept_key)
+        dept = lookup.department(dept_key)
         if dept is None:
             errors["department"] = _l("unknown department %(value)s", value=repr(dept_key))
     if "email" in values:
-        other = session.scalar(select(User).where(User.email == values["email"]))
-        if other is not None and other is not current:
+        other = lookup.person_by_email(values["email"])
+        if other is not None and not _same(other, current):
             errors["email"] = _l(
                 "%(email)s is already used by %(other)s",
                 email=values["email"],
                 other=other.employee_id,
             )
     if "employee_id" in values:
-        other = session.scalar(select(User).where(User.employee_id == values["employee_id"]))
-        if other is not None and other is not current:
+        other = lookup.person_by_employee_id(values["employee_id"])
+        if other is not None and not _same(other, current):
             errors["employee_id"] = _l("%(value)s is already used", value=values["employee_id"])
     if errors:
         raise InvalidInput.from_errors(errors)
     return UserFields(department=dept, **values)
+
+
+def _same(other: Person, current: Person | None) -> bool:
+    """True when the person found is the one being edited."""
+    return current is not None and other.id == current.id
 
 
 def _apply(user: User, fields: UserFields) -> None:
@@ -130,8 +193,12 @@ def create(
 
 def update(session: Session, actor, user: User, data: dict) -> User:
     """Change a user's details, roles and department."""
+    return update_fields(session, actor, user, validate(session, data, current=user))
+
+
+def update_fields(session: Session, actor, user: User, fields: UserFields) -> User:
+    """Write validated values to a user (the last active admin keeps the role); audited."""
     before = snapshot(user)
-    fields = validate(session, data, current=user)
     if Role.ADMIN in user.roles and Role.ADMIN not in fields.roles:
         _ensure_other_admin(session, user)
     _apply(user, fields)

@@ -9,6 +9,7 @@ from flask import Flask, request, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 
+from auditapp import access
 from auditapp.access import RULES, allowed
 from auditapp.i18n import lazy_text as _l
 from auditapp.web.helpers import today
@@ -68,6 +69,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["dt"] = _datetime
     app.jinja_env.filters["d"] = _date
     app.jinja_env.globals.update(
+        access=access,
         nav_items=nav_items,
         current_locale=lambda: str(get_locale() or "ja"),
         Pager=Pager,

@@ -153,11 +153,6 @@ def test_no_one_grants_themselves_an_exemption(session):
     assert access.may_grant_exemption("cli:root", admin)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training.grant_exemption is being moved into a package by another helper; the "
-    "lead wires access.may_grant_exemption into it after merging (then remove this mark)",
-)
 def test_grant_exemption_refuses_oneself(session):
     """Exempting yourself from a course is refused and records nothing."""
     admin = make_user(session, roles=["admin"])

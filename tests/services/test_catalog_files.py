@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditapp.services.catalog_files import (
+from auditapp.services.catalog.files import (
     CATEGORIES,
     FREQUENCIES,
     CatalogError,

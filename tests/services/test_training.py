@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from auditapp import access
 from auditapp.errors import Forbidden, InvalidInput
 from auditapp.models import AuditEvent, Completion, Course, Exemption
 from auditapp.services import catalog, checks, reminders, training
@@ -552,12 +553,12 @@ def test_who_may_record_for_whom(session):
     seller = make_user(session, department=sales, hired_on=HIRED)
     developer = make_user(session, department=dev, hired_on=HIRED)
     homeless = make_user(session, hired_on=HIRED)
-    assert training.may_record_for(manager, seller)
-    assert not training.may_record_for(manager, developer)
-    assert not training.may_record_for(manager, homeless)
-    assert not training.may_record_for(loose_manager, homeless)
-    assert training.may_record_for(admin, developer)
-    assert training.may_record_for("cli:root", developer)
+    assert access.may_record_training_for(manager, seller)
+    assert not access.may_record_training_for(manager, developer)
+    assert not access.may_record_training_for(manager, homeless)
+    assert not access.may_record_training_for(loose_manager, homeless)
+    assert access.may_record_training_for(admin, developer)
+    assert access.may_record_training_for("cli:root", developer)
     course = make_course(session)
     with pytest.raises(Forbidden):
         _complete(session, course, developer, date(2026, 4, 10), actor=manager)

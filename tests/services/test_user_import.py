@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from auditapp.extensions import db
-from auditapp.models import AuditEvent, User
-from auditapp.services.user_import import ImportResult, import_users
+from auditapp.models import AuditEvent, User, UserRole
+from auditapp.services import audit
+from auditapp.services.user_import import BATCH_ROWS, ImportResult, import_users
 from tests.factories import make_department, make_user
 
 HEADER = "employee_id,name,email,department,roles,hired_on"
@@ -94,7 +95,7 @@ def test_good_file_creates_every_person_with_their_details(org):
     assert taro.hired_on == date(2026, 4, 1)
     assert taro.active is True
     assert taro.must_change_password is True
-    assert taro.password_hash
+    assert taro.password_hash is None  # no usable password until a reset gives one
     hanako = org.scalar(select(User).where(User.employee_id == "E002"))
     assert hanako.department.code == "DEV"
     assert {r.value for r in hanako.roles} == {"manager", "employee"}
@@ -217,7 +218,7 @@ def test_utf8_file_read_as_cp932_hints_at_utf8(org):
         (csv_bytes(header=HEADER.replace(",email", "")), "line 1: file: missing column(s): email"),
         (
             csv_bytes(header="employee_id,name"),
-            "line 1: file: missing column(s): department, email, hired_on, roles",
+            "line 1: file: missing column(s): email, roles",
         ),
         (csv_bytes(header=HEADER + ",phone"), "line 1: file: unknown column(s): phone"),
         (
@@ -575,3 +576,168 @@ def test_session_left_usable_after_failed_import(org):
 
     assert good.created == 3
     assert db.session.scalar(select(func.count()).select_from(User)) == 3
+
+
+# optional columns ----------------------------------------------------------------
+
+
+def test_file_without_the_optional_columns_imports(org):
+    """department, hired_on and language may be left out: people are created without them."""
+    data = csv_bytes(
+        "E001,山田 太郎,taro@example.jp,employee",
+        "E002,佐藤 花子,hanako@example.jp,manager;employee",
+        header="employee_id,name,email,roles",
+    )
+
+    result = run(org, data)
+    org.commit()
+
+    assert result.errors == []
+    assert (result.created, result.written) == (2, True)
+    rows = org.execute(
+        select(User.employee_id, User.department_id, User.hired_on, User.language).order_by(
+            User.employee_id
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [("E001", None, None, None), ("E002", None, None, None)]
+
+
+def test_reimport_without_optional_columns_keeps_department_and_hire_date(org):
+    """A file without department or hired_on leaves each known person's values alone."""
+    run(org, csv_bytes(*GOOD_ROWS))
+    org.commit()
+    events_before = actions(org)
+
+    result = run(
+        org,
+        csv_bytes(
+            "employee,山田 太郎,E001,Taro.Yamada@Example.jp",
+            "manager;employee,佐藤 華子,E002,hanako.sato@example.jp",
+            header="roles,name,employee_id,email",
+        ),
+    )
+    org.commit()
+
+    assert result.errors == []
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 1)
+    taro = org.scalar(select(User).where(User.employee_id == "E001"))
+    hanako = org.scalar(select(User).where(User.employee_id == "E002"))
+    assert (taro.department.code, taro.hired_on) == ("SALES", date(2026, 4, 1))
+    assert (hanako.name, hanako.department.code) == ("佐藤 華子", "DEV")
+    assert actions(org) == [*events_before, "user.update", "user.import"]
+
+
+# bulk imports --------------------------------------------------------------------
+
+
+def test_bulk_import_writes_every_person_role_and_audit_entry_across_batches(org):
+    """More people than one batch: all created with their roles, one user.create each, and
+    the audit trail still verifies."""
+    count = 2 * BATCH_ROWS + 7
+    rows = [
+        f"E{i:05d},Person {i},p{i}@example.jp,{'SALES' if i % 2 else 'DEV'},"
+        f"{'manager;employee' if i % 3 == 0 else 'employee'},2026-04-01"
+        for i in range(count)
+    ]
+
+    result = run(org, csv_bytes(*rows))
+    org.commit()
+
+    assert (result.created, result.written) == (count, True)
+    assert user_count(org) == count
+    expected_roles = count + len(range(0, count, 3))
+    assert org.scalar(select(func.count()).select_from(UserRole)) == expected_roles
+    person = org.scalar(select(User).where(User.employee_id == f"E{count - 1:05d}"))
+    assert person.email == f"p{count - 1}@example.jp"
+    assert person.department.code == ("SALES" if (count - 1) % 2 else "DEV")
+    assert actions(org).count("user.create") == count
+    create = org.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "user.create", AuditEvent.object_id == str(person.id)
+        )
+    )
+    assert json.loads(create.after_json)["employee_id"] == f"E{count - 1:05d}"
+    assert audit.verify(org).ok
+
+
+def test_bulk_import_with_one_bad_row_writes_nothing(org, flushes):
+    """All or nothing holds for a large file: one bad row at the end, no writes at all."""
+    rows = [f"E{i:05d},Person {i},p{i}@example.jp,,employee," for i in range(BATCH_ROWS + 1)]
+
+    result = run(org, csv_bytes(*rows, "E99999,Bad,p0@example.jp,,employee,"))
+
+    assert messages(result) == [f"line {BATCH_ROWS + 3}: email: p0@example.jp also on line 2"]
+    assert flushes == []
+    assert_nothing_written(org, result, 0, actions(org))
+
+
+def test_validation_asks_the_database_a_fixed_number_of_times(org):
+    """Checking rows makes no query per row: 10 and 300 rows take the same queries."""
+
+    def queries_for(rows: int) -> int:
+        statements = []
+        engine = org.get_bind()
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        try:
+            data = [f"E{i:04d},P {i},p{i}@example.jp,SALES,employee,x" for i in range(rows)]
+            result = run(org, csv_bytes(*data))  # every hired_on is bad: nothing written
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listener)
+        assert len(result.errors) == rows
+        org.rollback()
+        return len(statements)
+
+    assert queries_for(300) == queries_for(10)
+
+
+class ChangedWhileRead(io.BytesIO):
+    """A file whose last line, once read, lets another transaction commit a change: as if
+    an admin edited people while a large file was being checked."""
+
+    def __init__(self, data: bytes, change):
+        super().__init__(data)
+        self.change = change
+
+    def __next__(self):
+        try:
+            return super().__next__()
+        except StopIteration:
+            if self.change is not None:
+                self.change, change = None, self.change
+                change()
+            raise
+
+
+@pytest.mark.parametrize("what", ["email-taken", "person-renamed"])
+def test_change_committed_during_the_check_refuses_the_import(org, what):
+    """A change made by someone else while the file is checked: nothing is imported and the
+    message asks to import again (the plan was checked against what is no longer true)."""
+    run(org, csv_bytes(GOOD_ROWS[0]))
+    org.commit()
+    users_before, events_before = user_count(org), actions(org)
+    org.rollback()  # as the CLI does, start the import with no transaction open
+
+    def change():
+        with org.get_bind().begin() as other:
+            if what == "email-taken":
+                other.execute(
+                    sa.insert(User).values(
+                        employee_id="X9", name="Other", email="hanako.sato@example.jp"
+                    )
+                )
+            else:
+                other.execute(sa.update(User).where(User.employee_id == "E001").values(name="改名"))
+
+    stream = ChangedWhileRead(csv_bytes(*GOOD_ROWS), change)
+    result = import_users(org, "test", stream)
+
+    assert messages(result) == [
+        "line 1: file: people or departments were changed while the file was being checked; "
+        "nothing was imported, import it again"
+    ]
+    assert result.written is False
+    org.rollback()
+    expected_users = users_before + (1 if what == "email-taken" else 0)
+    assert user_count(org) == expected_users
+    assert actions(org) == events_before

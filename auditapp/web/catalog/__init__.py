@@ -10,7 +10,7 @@ from auditapp import access
 from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import catalog, checks, evidence
-from auditapp.services.catalog_files import CATEGORIES, FREQUENCIES
+from auditapp.services.catalog import CATEGORIES, FREQUENCIES
 from auditapp.web.helpers import today
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")

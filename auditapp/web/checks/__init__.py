@@ -12,7 +12,7 @@ from auditapp.errors import Conflict, Forbidden, InvalidInput
 from auditapp.extensions import db
 from auditapp.models import FindingStatus, Result, Risk
 from auditapp.services import catalog, checks, dashboard, evidence, inputs, periods
-from auditapp.services.catalog_files import CATEGORIES
+from auditapp.services.catalog import CATEGORIES
 from auditapp.web.helpers import today
 
 bp = Blueprint("checks", __name__)

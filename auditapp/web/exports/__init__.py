@@ -24,7 +24,7 @@ from auditapp.errors import InvalidInput, NotFound
 from auditapp.extensions import db
 from auditapp.models import Role, User
 from auditapp.services import audit, export
-from auditapp.services.catalog_files import CATEGORIES
+from auditapp.services.catalog import CATEGORIES
 from auditapp.web.helpers import today
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")

@@ -19,7 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from auditapp import database
+from auditapp import access, database
 from auditapp.errors import Forbidden, InvalidInput, NotFound
 from auditapp.extensions import db
 from auditapp.models import CourseKind, Role
@@ -113,7 +113,7 @@ def complete(code: str):
 
 def _department_for_view():
     """The manager's own department; admins may choose any."""
-    if current_user.has_role(Role.ADMIN) and id_arg(request.args.get("department")):
+    if access.is_admin(current_user) and id_arg(request.args.get("department")):
         return departments.get(db.session, id_arg(request.args.get("department")))
     if current_user.department is None:
         raise NotFound(_("You belong to no department."))
@@ -136,7 +136,7 @@ def department():
         people=people,
         today=today(),
         all_departments=[d for d, _n in departments.list_all(db.session)]
-        if current_user.has_role(Role.ADMIN)
+        if access.is_admin(current_user)
         else [],
     )
 

@@ -1,5 +1,8 @@
 """The control catalog in the database: sync from controls/, the organization's choices, queries.
 
+The files' format lives in the package's modules: `files` (load_catalog and what it
+returns), `rules` (what a control must look like) and `yaml_lines` (YAML with lines).
+
 Sync is idempotent (a second run changes nothing), all-or-nothing (an invalid catalog
 writes nothing), and never deletes: a control gone from the files is retired and
 keeps its history. Every change is in the audit trail.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import case, func, or_, select
@@ -29,7 +33,13 @@ from auditapp.models import (
 )
 from auditapp.models.types import utcnow
 from auditapp.services import audit, inputs
-from auditapp.services.catalog_files import CATEGORIES, FREQUENCIES, Catalog, load_catalog
+from auditapp.services.catalog.files import (
+    CATEGORIES,
+    FREQUENCIES,
+    Catalog,
+    ControlDef,
+    load_catalog,
+)
 
 _CATEGORY_ORDER = {c.id: c.order for c in CATEGORIES}
 PROFILE_KEY = "profile"
@@ -72,11 +82,32 @@ def sync(session: Session, actor, path: str | Path) -> SyncResult:
         raise CatalogInvalid(catalog)
     result = SyncResult(version=catalog.version)
     existing = {c.code: c for c in session.scalars(select(Control))}
-    now = utcnow()
+    run = _SyncRun(session, actor, catalog.version, utcnow(), result)
     for position, definition in enumerate(catalog.controls):
-        content = definition.to_dict()
+        run.control(existing.pop(definition.id, None), definition, position)
+    for control in existing.values():
+        if control.active:
+            run.retire(control)
+    if get_setting(session, CATALOG_VERSION_KEY) != catalog.version:
+        _set_setting(session, actor, CATALOG_VERSION_KEY, catalog.version)
+    session.flush()
+    return result
+
+
+@dataclass
+class _SyncRun:
+    """One sync's context: who syncs, which catalog version, when, and what it did."""
+
+    session: Session
+    actor: object
+    catalog_version: str
+    now: datetime
+    result: SyncResult
+
+    def control(self, control: Control | None, definition: ControlDef, position: int) -> None:
+        """Add, update or restore one control from its definition (or only note its place)."""
+        session, result, now = self.session, self.result, self.now
         digest = definition.content_hash()
-        control = existing.pop(definition.id, None)
         if control is None:
             control = Control(
                 code=definition.id, version=1, status=ControlStatus.ACTIVE.value, applicable=True
@@ -97,19 +128,8 @@ def sync(session: Session, actor, path: str | Path) -> SyncResult:
                 control.position = position
                 control.source_file = definition.source_file
             result.unchanged += 1
-            continue
-        control.category = definition.category
-        control.position = position
-        control.title_ja = definition.title.ja
-        control.title_en = definition.title.en
-        control.frequency = definition.frequency
-        control.evidence_required = definition.evidence_required
-        control.content_json = _canonical(content)
-        control.content_hash = digest
-        control.source_file = definition.source_file
-        control.status = ControlStatus.ACTIVE.value
-        control.retired_at = None
-        control.synced_at = now
+            return
+        _apply_definition(control, definition, position, digest, now)
         session.flush()
         if action != "control.restore":
             session.add(
@@ -118,13 +138,13 @@ def sync(session: Session, actor, path: str | Path) -> SyncResult:
                     version=control.version,
                     content_hash=digest,
                     content_json=control.content_json,
-                    catalog_version=catalog.version,
+                    catalog_version=self.catalog_version,
                     synced_at=now,
                 )
             )
         audit.record(
             session,
-            actor=actor,
+            actor=self.actor,
             action=action,
             object_type="control",
             object_id=control.code,
@@ -135,24 +155,39 @@ def sync(session: Session, actor, path: str | Path) -> SyncResult:
                 "source_file": definition.source_file,
             },
         )
-    for control in existing.values():
-        if control.active:
-            control.status = ControlStatus.RETIRED.value
-            control.retired_at = now
-            result.retired.append(control.code)
-            audit.record(
-                session,
-                actor=actor,
-                action="control.retire",
-                object_type="control",
-                object_id=control.code,
-                before={"status": "active"},
-                after={"status": "retired"},
-            )
-    if get_setting(session, CATALOG_VERSION_KEY) != catalog.version:
-        _set_setting(session, actor, CATALOG_VERSION_KEY, catalog.version)
-    session.flush()
-    return result
+
+    def retire(self, control: Control) -> None:
+        """A control gone from the files: retired, never deleted (its history stays)."""
+        control.status = ControlStatus.RETIRED.value
+        control.retired_at = self.now
+        self.result.retired.append(control.code)
+        audit.record(
+            self.session,
+            actor=self.actor,
+            action="control.retire",
+            object_type="control",
+            object_id=control.code,
+            before={"status": "active"},
+            after={"status": "retired"},
+        )
+
+
+def _apply_definition(
+    control: Control, definition: ControlDef, position: int, digest: str, now: datetime
+) -> None:
+    """Copy a definition's content into the control and make it active."""
+    control.category = definition.category
+    control.position = position
+    control.title_ja = definition.title.ja
+    control.title_en = definition.title.en
+    control.frequency = definition.frequency
+    control.evidence_required = definition.evidence_required
+    control.content_json = _canonical(definition.to_dict())
+    control.content_hash = digest
+    control.source_file = definition.source_file
+    control.status = ControlStatus.ACTIVE.value
+    control.retired_at = None
+    control.synced_at = now
 
 
 def get_setting(session: Session, key: str) -> str | None:
