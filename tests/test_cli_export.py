@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from auditapp.cli import cli
-from auditapp.cli_export import register
+from auditapp.cli.export import register
 from auditapp.extensions import db
 from auditapp.models import AuditEvent, Evidence
 from auditapp.services import export

@@ -789,7 +789,7 @@ def audit_verify():
     )
 
 
-from auditapp.cli_export import register as register_export  # noqa: E402 (needs `cli`)
+from auditapp.cli.export import register as register_export  # noqa: E402 (needs `cli`)
 from auditapp.cli_ops import register as register_ops  # noqa: E402 (needs `cli` defined)
 
 register_export(cli)
