@@ -15,16 +15,11 @@ from flask_migrate import stamp
 from sqlalchemy import select, text
 
 from auditapp import MIGRATIONS_DIR, scheduler
-from auditapp.cli import cli as auditapp_cli
-from auditapp.cli_ops import register
 from auditapp.extensions import db
 from auditapp.models import AuditEvent, Evidence
 from auditapp.services import audit, catalog, evidence, ops
 from tests.conftest import PG_URL
 from tests.factories import make_check_and_finding, make_department, make_evidence, make_user
-
-if "doctor" not in auditapp_cli.commands:
-    register(auditapp_cli)
 
 STRONG_KEY = "k" * 64
 
