@@ -7,12 +7,12 @@ file joins them, so nothing imports it back (as Redash's cli/__init__.py does).
 from __future__ import annotations
 
 import click
-from flask_migrate.cli import db as migrations
 
 from auditapp.cli import (
     audit,
     catalog,
     checks,
+    db,
     evidence,
     export,
     ops,
@@ -42,7 +42,7 @@ cli.add_command(export.group, "export")
 cli.add_command(ops.backup_command, "backup")
 cli.add_command(ops.restore_command, "restore")
 cli.add_command(ops.doctor_command, "doctor")
-cli.add_command(migrations, "db")  # Flask-Migrate's group (it would add it to app.cli)
+cli.add_command(db.group, "db")  # Flask-Migrate's commands (it would add them to app.cli)
 
 
 def main() -> None:

@@ -57,6 +57,15 @@ def load_app() -> Flask:
         fail(f"cannot start: {exc}")
 
 
+def enter_app(ctx: click.Context) -> Flask:
+    """Build the app and push its context for the rest of this command (for group callbacks
+    that decide first whether they need it: click runs them before a subcommand's --help)."""
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    if not current_app or current_app._get_current_object() is not app:
+        ctx.with_resource(app.app_context())
+    return app
+
+
 def _database_problem(exc: sa.exc.DBAPIError) -> str:
     """One line saying which database failed and why (password hidden)."""
     info = click.get_current_context().find_object(ScriptInfo)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
 from auditapp import database
 from auditapp.cli._common import actor as cli_actor
-from auditapp.cli._common import begin_audit, fail
+from auditapp.cli._common import begin_audit, enter_app, fail
 from auditapp.errors import DomainError
 from auditapp.extensions import db
 from auditapp.services import export
@@ -38,7 +38,6 @@ from auditapp.services import export
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a ZIP with the workbook, every evidence file and a manifest of hashes.",
 )
-@with_appcontext  # a group's own callback gets no app context from FlaskGroup
 @click.pass_context
 def group(ctx, fy, from_, to, categories, lang, out, bundle):
     """Write the auditor workbook for a scope (and an evidence bundle); see `export verify`.
@@ -56,6 +55,7 @@ def group(ctx, fy, from_, to, categories, lang, out, bundle):
     if not given:
         click.echo(ctx.get_help())
         return
+    enter_app(ctx)  # only now: `export verify --help` needs no configuration
     config = current_app.config
     try:
         request = export.make_request(
