@@ -22,7 +22,8 @@ $(AUDITAPP_INSTANCE_PATH)/config.py:
 run: $(BIN)/.installed $(AUDITAPP_INSTANCE_PATH)/config.py
 	$(BIN)/auditapp init
 	$(BIN)/auditapp demo --if-empty
-	AUDITAPP_SCHEDULER_IN_PROCESS=true $(BIN)/auditapp run --host 127.0.0.1 --port 5000
+	AUDITAPP_SCHEDULER_IN_PROCESS=true $(BIN)/gunicorn --config deploy/gunicorn.conf.py \
+		--workers 1 --bind 127.0.0.1:5000
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
