@@ -38,5 +38,9 @@ limit_request_field_size = 8190
 # The in-process scheduler (SCHEDULER_IN_PROCESS) must start in the worker, not the master.
 preload_app = False
 
+# No control socket (gunicorn 25.1+: a Unix socket in $HOME that can change the worker
+# count at run time); systemd's signals manage the server.
+control_socket_disable = True
+
 accesslog = "-"  # to the terminal (`make run`) or the journal (systemd)
 errorlog = "-"
