@@ -164,6 +164,20 @@ def print_table(header: list[str], rows: list[list[str]], fmt: str) -> None:
         click.echo("  ".join(cells).rstrip())
 
 
+def finish_import(result, summary: str) -> None:
+    """End a CSV import: each row problem on stderr; then commit and print the summary, or,
+    when nothing may be written, roll back and exit 1 (all or nothing)."""
+    for error in result.errors:
+        click.echo(str(error), err=True)
+    if not result.written:
+        db.session.rollback()
+        click.echo(f"{len(result.errors)} problem(s); nothing was imported", err=True)
+        sys.exit(1)
+    db.session.commit()
+    skipped = f", {len(result.errors)} row problem(s) skipped" if result.errors else ""
+    click.echo(f"imported: {summary}{skipped}")
+
+
 def print_catalog_errors(cat) -> None:
     """Each catalog problem on its own line (`file:line: control: field: problem`)."""
     for error in cat.errors:

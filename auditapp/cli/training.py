@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -13,6 +12,7 @@ from auditapp.cli._common import (
     begin_audit,
     domain_errors,
     fail,
+    finish_import,
     parse_today,
     print_table,
 )
@@ -92,14 +92,4 @@ def training_import(file: Path, encoding: str, skip_invalid: bool, today_text):
             encoding=encoding,
             skip_invalid=skip_invalid,
         )
-    for error in result.errors:
-        click.echo(str(error), err=True)
-    if not result.written:
-        db.session.rollback()
-        click.echo(f"{len(result.errors)} problem(s); nothing was imported", err=True)
-        sys.exit(1)
-    db.session.commit()
-    click.echo(
-        f"imported: {result.added} added, {result.already} already recorded"
-        + (f", {len(result.errors)} row problem(s) skipped" if result.errors else "")
-    )
+    finish_import(result, f"{result.added} added, {result.already} already recorded")

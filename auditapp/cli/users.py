@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 from flask.cli import AppGroup
 
-from auditapp.cli._common import actor, begin_audit, domain_errors, print_table
+from auditapp.cli._common import actor, begin_audit, domain_errors, finish_import, print_table
 from auditapp.extensions import db
 from auditapp.services import auth, user_import, users
 
@@ -118,15 +117,7 @@ def users_import(file: Path, encoding: str, skip_invalid: bool):
         result = user_import.import_users(
             db.session, actor(), stream, encoding=encoding, skip_invalid=skip_invalid
         )
-    for error in result.errors:
-        click.echo(str(error), err=True)
-    if not result.written:
-        db.session.rollback()
-        click.echo(f"{len(result.errors)} problem(s); nothing was imported", err=True)
-        sys.exit(1)
-    db.session.commit()
-    click.echo(
-        f"imported: {result.created} created, {result.updated} updated, "
-        f"{result.unchanged} unchanged"
-        + (f", {len(result.errors)} row problem(s) skipped" if result.errors else "")
+    finish_import(
+        result,
+        f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged",
     )
