@@ -210,8 +210,8 @@ def test_healthz_stays_available_under_50_slow_clients(tmp_path):
     """Issue 11 item 7: with 50 slow connections open against the shipped config, at least
     95% of /healthz probes (one every 0.1 s for 10 s) are answered within 2 s.
 
-    Measured the same way: yesterday's `gunicorn -w 4` (sync) answered 0%, the shipped
-    gthread workers without `worker_connections = threads` about 50%.
+    Measured the same way (bench/slow_clients.py): yesterday's `gunicorn -w 4` (sync)
+    answered 0%, the shipped gthread workers without `worker_connections = threads` 37-55%.
     """
     env = _env(tmp_path)
     _init(env)
