@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 INSTANCE := $(CURDIR)/instance
 export AUDITAPP_INSTANCE_PATH ?= $(INSTANCE)
 
-.PHONY: run test lint format bench clean-venv
+.PHONY: run test lint format bench lock clean-venv
 
-$(BIN)/.installed: pyproject.toml
+# Installs come from the lock (exact versions, hashes checked), then the project itself.
+$(BIN)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,server]'
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # A secret key generated once into the instance folder (never committed).
@@ -20,7 +22,8 @@ $(AUDITAPP_INSTANCE_PATH)/config.py:
 run: $(BIN)/.installed $(AUDITAPP_INSTANCE_PATH)/config.py
 	$(BIN)/auditapp init
 	$(BIN)/auditapp demo --if-empty
-	AUDITAPP_SCHEDULER_IN_PROCESS=true $(BIN)/auditapp run --host 127.0.0.1 --port 5000
+	AUDITAPP_SCHEDULER_IN_PROCESS=true $(BIN)/gunicorn --config deploy/gunicorn.conf.py \
+		--workers 1 --bind 127.0.0.1:5000
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -32,6 +35,18 @@ test: lint
 format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Refresh the lock: the newest versions pyproject.toml's ranges allow, with every file's hash
+# (requirements.txt: the app and gunicorn; requirements-dev.txt: that plus the test tools,
+# at the same versions). Resolved against the public index alone, ignoring pip settings
+# that point at local mirrors, so the hashes are those every machine downloads.
+PIP_COMPILE := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	CUSTOM_COMPILE_COMMAND='make lock' \
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --upgrade
+lock: $(BIN)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check 'pip-tools>=7.4'
+	$(PIP_COMPILE) --extra server -o requirements.txt pyproject.toml
+	$(PIP_COMPILE) --extra server --extra test -c requirements.txt -o requirements-dev.txt pyproject.toml
 
 bench: $(BIN)/.installed
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

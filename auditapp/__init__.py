@@ -44,10 +44,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, **proxies)
     web.init_app(app)
-    if app.config["SCHEDULER_IN_PROCESS"] and not app.testing:
-        from auditapp import scheduler
-
-        scheduler.start_in_process(app)
+    # SCHEDULER_IN_PROCESS is honoured by auditapp/wsgi.py, the process that serves: not
+    # here, where every CLI command and the development server's reloader would start one.
     if not app.debug and not app.testing:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from flask import Config
+
 ENV_PREFIX = "AUDITAPP_"
 
 DEFAULTS: dict[str, Any] = {
@@ -69,6 +71,11 @@ DEFAULTS: dict[str, Any] = {
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message (one line) names it and says what to do."""
+
+
 # Keys whose environment value is parsed as JSON (numbers, booleans, lists).
 _TYPED = {k for k, v in DEFAULTS.items() if isinstance(v, bool | int | list)}
 
@@ -84,7 +91,7 @@ def _from_env(environ: dict[str, str]) -> dict[str, Any]:
             try:
                 values[key] = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise RuntimeError(f"{name}: expected a JSON value, got {raw!r}") from exc
+                raise ConfigError(f"{name}: expected a JSON value, got {raw!r}") from exc
         else:
             values[key] = raw
     return values
@@ -96,20 +103,31 @@ def instance_path_from_env() -> str | None:
     return str(Path(value).resolve()) if value else None
 
 
-def load(app, test_config: dict[str, Any] | None) -> None:
-    """Fill app.config in the documented order and derive the dependent settings."""
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_pyfile("config.py", silent=True)
-    app.config.update(_from_env(dict(os.environ)))
+def _whole(cfg: Config, key: str) -> int:
+    """A setting that must be a whole number (an error names it, never a traceback)."""
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a whole number, got {value!r}") from None
+
+
+def read(instance_path: str, test_config: dict[str, Any] | None = None) -> Config:
+    """The settings in the documented order plus the derived ones, not yet checked (commands
+    that only read files use this without building an app)."""
+    cfg = Config(instance_path)
+    cfg.from_mapping(DEFAULTS)
+    cfg.from_pyfile("config.py", silent=True)
+    cfg.update(_from_env(dict(os.environ)))
     if test_config:
-        app.config.update(test_config)
-    cfg = app.config
-    instance = Path(app.instance_path)
+        cfg.update(test_config)
+    instance = Path(instance_path)
     if not cfg["DATABASE_URL"]:
         cfg["DATABASE_URL"] = f"sqlite:///{instance / 'auditapp.db'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-    cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=int(cfg["SESSION_IDLE_MINUTES"]))
     cfg.setdefault("EVIDENCE_PATH", str(instance / "evidence"))
     cfg["AUDIT_KEY_FILE"] = cfg["AUDIT_KEY_FILE"] or str(instance / "audit.key")
     cfg["AUDIT_CHECKPOINT_FILE"] = cfg["AUDIT_CHECKPOINT_FILE"] or str(
@@ -117,21 +135,30 @@ def load(app, test_config: dict[str, Any] | None) -> None:
     )
     if not cfg["CATALOG_PATH"]:
         cfg["CATALOG_PATH"] = str(PROJECT_ROOT / "controls")
+    return cfg
+
+
+def load(app, test_config: dict[str, Any] | None) -> None:
+    """Fill app.config in the documented order and derive the dependent settings."""
+    app.config.update(read(app.instance_path, test_config))
+    cfg = app.config
+    instance = Path(app.instance_path)
+    cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=_whole(cfg, "SESSION_IDLE_MINUTES"))
+    month = _whole(cfg, "FISCAL_YEAR_START_MONTH")
     cfg["BABEL_DEFAULT_LOCALE"] = "en"  # outside a request (CLI) messages are English
     cfg["BABEL_DEFAULT_TIMEZONE"] = "UTC"
     cfg["WTF_CSRF_TIME_LIMIT"] = None  # the session lifetime bounds the token
     if not cfg["TRUSTED_HOSTS"]:
         cfg["TRUSTED_HOSTS"] = None
-    month = int(cfg["FISCAL_YEAR_START_MONTH"])
     if not 1 <= month <= 12:
-        raise RuntimeError(f"FISCAL_YEAR_START_MONTH must be 1..12, got {month}")
+        raise ConfigError(f"FISCAL_YEAR_START_MONTH must be 1..12, got {month}")
     if cfg["DEFAULT_LANGUAGE"] not in cfg["LANGUAGES"]:
-        raise RuntimeError(f"DEFAULT_LANGUAGE must be one of {cfg['LANGUAGES']}")
+        raise ConfigError(f"DEFAULT_LANGUAGE must be one of {cfg['LANGUAGES']}")
     if not cfg["SECRET_KEY"]:
         if cfg.get("TESTING"):
             cfg["SECRET_KEY"] = "testing-secret-key"  # noqa: S105 (tests only)
         else:
-            raise RuntimeError(
+            raise ConfigError(
                 "SECRET_KEY is not set. Put SECRET_KEY = '<long random string>' in "
                 f"{instance / 'config.py'} or set AUDITAPP_SECRET_KEY (`make run` creates one)."
             )

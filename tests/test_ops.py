@@ -14,8 +14,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
 from auditapp import MIGRATIONS_DIR, scheduler
-from auditapp.cli import cli as auditapp_cli
-from auditapp.cli_ops import register
 from auditapp.extensions import db
 from auditapp.models import AuditEvent, Evidence
 from auditapp.services import audit, evidence, ops
@@ -26,9 +24,6 @@ from tests.security.crafted import backup as _backup
 from tests.security.crafted import fill as _fill
 from tests.security.crafted import restore as _restore
 from tests.security.crafted import state as _state
-
-if "doctor" not in auditapp_cli.commands:
-    register(auditapp_cli)
 
 STRONG_KEY = "k" * 64
 

@@ -189,22 +189,6 @@ def test_outbox_when_no_smtp(app, runner, owned):
     assert files and _count(app, SentReminder) == len(files)
 
 
-def test_checks_list_cli(app, runner, owned):
-    """`checks list` prints id, control, period, due date ISO, status, owner; CSV too."""
-    runner.invoke(args=["tick", "--today", "2026-11-27"])
-    result = runner.invoke(
-        args=["checks", "list", "--fy", "FY2026", "--status", "overdue", "--today", "2026-11-27"]
-    )
-    assert result.exit_code == 0
-    assert "TEC-04   FY2026-M01  2026-05-14  overdue  owner@example.jp" in result.output
-    csv_out = runner.invoke(
-        args=["checks", "list", "--format", "csv", "--owner", "owner@example.jp"]
-    ).output
-    assert csv_out.splitlines()[0] == "id,control,period,due,status,owner"
-    bad = runner.invoke(args=["checks", "list", "--fy", "2026年度"])
-    assert bad.exit_code == 2 and "--fy" in bad.output
-
-
 def test_background_scheduler_runs_in_process(app, owned):
     """The in-process runner takes the lock and runs the startup tick."""
     runner = scheduler.Runner(app, kind="in-process")

@@ -8,7 +8,6 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from auditapp import access
-from auditapp.database import migration_revision  # noqa: F401 (callers not yet moved)
 from auditapp.models import (
     Attestation,
     AuditEvent,

@@ -54,7 +54,7 @@ def take_snapshot(session: Session) -> Snapshot:
     revision = None
     if ALEMBIC_TABLE in counts:
         # Several rows only with branched migrations; never rolls back (unlike
-        # dashboard.migration_revision), so the snapshot transaction stays usable.
+        # database.migration_revision), so the snapshot transaction stays usable.
         found = session.scalars(text("SELECT version_num FROM alembic_version")).all()
         revision = ",".join(sorted(found)) or None
     hashes = session.scalars(

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from auditapp.cli import cli
-from auditapp.cli_export import register
 from auditapp.extensions import db
 from auditapp.models import AuditEvent, Evidence
 from auditapp.services import export
@@ -17,9 +15,7 @@ from tests.services.test_export import build_world
 
 
 def run(runner, *args):
-    """Invoke `auditapp export ...` (the group is registered once if cli.py has not yet)."""
-    if "export" not in cli.commands:
-        register(cli)
+    """Invoke `auditapp export ...`."""
     return runner.invoke(args=["export", *args])
 
 

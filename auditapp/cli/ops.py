@@ -1,7 +1,4 @@
-"""`auditapp backup | restore | doctor`: operations commands, thin over services.ops.
-
-Registered on the `auditapp` group by `register(cli)`.
-"""
+"""`auditapp backup | restore | doctor`: operations commands, thin over services.ops."""
 
 from __future__ import annotations
 
@@ -11,23 +8,16 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from auditapp import MIGRATIONS_DIR, __version__
-from auditapp import cli as base  # the house helpers (_start, _actor, _fail)
+from auditapp import MIGRATIONS_DIR, __version__, scheduler
+from auditapp.cli._common import actor, begin_audit, fail
 from auditapp.extensions import db
 from auditapp.services import audit, ops
-
-
-def register(cli: click.Group) -> None:
-    """Add `backup`, `restore` and `doctor` to the given command group."""
-    cli.add_command(backup_command)
-    cli.add_command(restore_command)
-    cli.add_command(doctor_command)
 
 
 def _fail_with(exc: ops.OpsError):
     for problem in exc.problems:
         click.echo(f"  {problem}", err=True)
-    base._fail(str(exc))
+    fail(str(exc))
 
 
 @click.command("backup")
@@ -41,13 +31,13 @@ def _fail_with(exc: ops.OpsError):
 @with_appcontext
 def backup_command(out: Path):
     """Copy the database (consistently), every evidence file and a manifest into a folder."""
-    base._start()
+    begin_audit()
     try:
         manifest = ops.backup(
             db.session,
             current_app.extensions["evidence_store"],
             out,
-            actor=base._actor(),
+            actor=actor(),
             app_version=__version__,
             anchor=audit.Anchor.from_config(current_app.config),
             busy_timeout_ms=current_app.config["SQLITE_BUSY_TIMEOUT_MS"],
@@ -57,7 +47,7 @@ def backup_command(out: Path):
         _fail_with(exc)
     except OSError as exc:  # e.g. the disk filled up; the folder was emptied again
         db.session.rollback()
-        base._fail(f"backup failed: {exc}")
+        fail(f"backup failed: {exc}")
     db.session.commit()
     database, chain = manifest["database"], manifest["audit_chain"]
     counts = manifest["row_counts"]
@@ -108,7 +98,7 @@ def restore_command(folder: Path, force: bool, trust_unsigned: bool):
         _fail_with(exc)
     except OSError as exc:
         db.session.rollback()
-        base._fail(f"restore failed: {exc}")
+        fail(f"restore failed: {exc}")
     click.echo(
         f"restored {folder} into {result.kind} {result.target}: {result.rows} rows in "
         f"{result.tables} tables, revision {result.revision or 'none'}"
@@ -140,8 +130,6 @@ def restore_command(folder: Path, force: bool, trust_unsigned: bool):
 def doctor_command(full: bool):
     """Check configuration, database, migrations and schema, evidence folder, scheduler, the
     audit chain and its anchor; one line per check (OK, WARN or FAIL); exit 1 on any FAIL."""
-    from auditapp import scheduler
-
     found = ops.doctor(
         db.session,
         current_app.extensions["evidence_store"],
@@ -160,5 +148,5 @@ def doctor_command(full: bool):
     if not full:
         click.echo("(evidence files not re-hashed; `auditapp doctor --full` does)")
     if tally[ops.Health.FAIL]:
-        base._fail(f"doctor: {summary}")
+        fail(f"doctor: {summary}")
     click.echo(f"doctor: {summary}")

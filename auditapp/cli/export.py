@@ -1,7 +1,5 @@
 """`auditapp export`: the auditor workbook (and evidence bundle) from the command line, and
 `auditapp export verify` to re-check a bundle. Thin over services.export.
-
-Registered on the main command group by `register(cli)` (cli.py calls it).
 """
 
 from __future__ import annotations
@@ -11,20 +9,14 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
 from auditapp import database
+from auditapp.cli._common import actor as cli_actor
+from auditapp.cli._common import begin_audit, enter_app, fail
 from auditapp.errors import DomainError
 from auditapp.extensions import db
 from auditapp.services import export
-
-
-def _base():
-    """The main CLI module for its shared helpers (_start, _actor, _fail). Imported late:
-    it imports this module to register the group."""
-    from auditapp import cli
-
-    return cli
 
 
 @click.group("export", cls=AppGroup, invoke_without_command=True)
@@ -46,9 +38,8 @@ def _base():
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a ZIP with the workbook, every evidence file and a manifest of hashes.",
 )
-@with_appcontext  # a group's own callback gets no app context from FlaskGroup
 @click.pass_context
-def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
+def group(ctx, fy, from_, to, categories, lang, out, bundle):
     """Write the auditor workbook for a scope (and an evidence bundle); see `export verify`.
 
     \b
@@ -56,15 +47,15 @@ def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
     auditapp export --from 2026-04-01 --to 2026-09-30 --category technical \\
         --out report.xlsx --bundle bundle.zip
     """
-    base = _base()
     given = any([fy, from_, to, categories, lang, out, bundle])
     if ctx.invoked_subcommand:
         if given:
-            base._fail(f"the export options do not apply to `export {ctx.invoked_subcommand}`", 2)
+            fail(f"the export options do not apply to `export {ctx.invoked_subcommand}`", 2)
         return
     if not given:
         click.echo(ctx.get_help())
         return
+    enter_app(ctx)  # only now: `export verify --help` needs no configuration
     config = current_app.config
     try:
         request = export.make_request(
@@ -79,16 +70,16 @@ def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
     except DomainError as exc:
         # The fields are named after the options they came from.
         message = "; ".join(f"--{k}: {v}" for k, v in exc.errors.items()) or str(exc)
-        base._fail(message, 2)
+        fail(message, 2)
     _check_outputs(out, bundle)
-    base._start()
-    actor = base._actor()
+    begin_audit()
+    actor = cli_actor()
     store = current_app.extensions["evidence_store"]
     lock = export.ExportLock(export.exports_dir(current_app.instance_path))
     try:
         lock.acquire(actor)
     except export.ExportBusy as exc:
-        base._fail(str(exc))
+        fail(str(exc))
     try:
         if bundle:
             result = export.write_bundle(
@@ -114,7 +105,7 @@ def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
     if result.missing:
         for item in result.missing:
             click.echo(str(item), err=True)
-        base._fail(
+        fail(
             f"{len(result.missing)} evidence file(s) missing or altered; "
             "the rows are marked in the workbook"
         )
@@ -122,7 +113,6 @@ def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
 
 def _check_outputs(out: Path | None, bundle: Path | None) -> None:
     """--out is required, an .xlsx in an existing folder; --bundle a .zip, not the same file."""
-    fail = _base()._fail
     if out is None:
         fail("--out is required (the .xlsx workbook to write)", 2)
     if out.suffix.lower() != ".xlsx":
@@ -150,7 +140,7 @@ def _report(request, result, out: Path, bundle: Path | None) -> None:
     click.echo(f"audit chain: {result.audit_count} entries, head {result.audit_head}")
 
 
-@export_group.command("verify")
+@group.command("verify")
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def export_verify(bundle: Path):
     """Re-check a bundle's hashes and that its workbook matches the manifest; exit 1 naming
@@ -159,11 +149,5 @@ def export_verify(bundle: Path):
     if problems:
         for problem in problems:
             click.echo(problem, err=True)
-        _base()._fail(f"{len(problems)} problem(s) in {bundle}")
+        fail(f"{len(problems)} problem(s) in {bundle}")
     click.echo(f"bundle intact: {bundle}")
-
-
-def register(cli: click.Group) -> None:
-    """Add the `export` group to the auditapp command (once)."""
-    if "export" not in cli.commands:
-        cli.add_command(export_group)

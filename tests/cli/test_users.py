@@ -1,22 +1,17 @@
-"""The `auditapp` command line: init, demo, users and audit verify, as an operator uses them."""
+"""`auditapp users …`: add, list, roles, deactivate, reset passwords and the HR import."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import unicodedata
 
 import pytest
-from sqlalchemy import func, select, text
 
-from auditapp import create_app
-from auditapp.cli import cli
 from auditapp.errors import Forbidden, InvalidInput
 from auditapp.extensions import db
-from auditapp.models import AuditEvent, Department, Role, User
-from auditapp.services import audit, auth
+from tests.cli.helpers import actions, counts, invoke, last_event, person, sign_in
 from tests.factories import make_department, make_user
 
 HEADER = "employee_id,name,email,department,roles,hired_on"
@@ -25,75 +20,12 @@ GOOD_ROWS = [
     "E002,佐藤 花子,hanako.sato@example.jp,開発部,manager;employee,2026/04/01",
     "E003,鈴木 一郎,ichiro.suzuki@example.jp,,auditor,2026年4月1日",
 ]
-LIMITS = {"throttle": auth.Throttle()}
-
-
-def invoke(runner, *args: str):
-    """Run `auditapp ARGS...` against the test app."""
-    return runner.invoke(cli, list(args))
 
 
 def csv_bytes(*rows: str, header: str = HEADER, encoding: str = "utf-8", bom: bool = False):
     """A CSV file as bytes: the header line, then the given rows, CRLF line ends like Excel."""
     body = "\r\n".join([header, *rows]) + "\r\n"
     return ("\ufeff" if bom else "").encode("utf-8") + body.encode(encoding)
-
-
-def counts(app) -> tuple[int, int]:
-    """(people, audit events) in the database, read in a fresh session."""
-    with app.app_context():
-        return (
-            db.session.scalar(select(func.count()).select_from(User)),
-            db.session.scalar(select(func.count()).select_from(AuditEvent)),
-        )
-
-
-def actions(app) -> list[str]:
-    """The audit trail's actions, oldest first."""
-    with app.app_context():
-        return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
-
-
-def last_event(app, action: str) -> dict:
-    """The newest audit event with this action, as plain data."""
-    with app.app_context():
-        event = db.session.scalar(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id.desc())
-        )
-        assert event is not None, f"no {action} event"
-        return {
-            "actor": event.actor_label,
-            "object_id": event.object_id,
-            "client_addr": event.client_addr,
-            "before": json.loads(event.before_json) if event.before_json else None,
-            "after": json.loads(event.after_json) if event.after_json else None,
-        }
-
-
-def person(app, email: str) -> dict:
-    """A person's stored details, read in a fresh session."""
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.email == email))
-        assert user is not None, f"no user {email}"
-        return {
-            "employee_id": user.employee_id,
-            "name": user.name,
-            "department": user.department.code if user.department else None,
-            "roles": {r.value for r in user.roles},
-            "active": user.active,
-            "hired_on": user.hired_on.isoformat() if user.hired_on else None,
-            "must_change_password": user.must_change_password,
-        }
-
-
-def sign_in(app, email: str, password: str):
-    """Authenticate as the web login does; returns the user's email or raises."""
-    with app.app_context():
-        try:
-            user = auth.authenticate(db.session, email, password, client="test", **LIMITS)
-            return user.email
-        finally:
-            db.session.commit()
 
 
 @pytest.fixture
@@ -116,129 +48,6 @@ def csv_file(tmp_path):
         return str(path)
 
     return write
-
-
-# init --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def empty_app(tmp_path):
-    """An app on a database with no tables at all, as on a new installation."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": str(tmp_path / "i"),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'init.db'}",
-        }
-    )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def test_init_creates_schema_and_first_admin(empty_app):
-    """First `init` migrates an empty database and prints the admin login and password once."""
-    result = invoke(empty_app.test_cli_runner(), "init")
-
-    assert result.exit_code == 0, result.output
-    assert re.search(r"^schema: upgraded None -> \w+$", result.output, re.M)
-    assert "admin login: admin@example.com" in result.output
-    passwords = re.findall(r"^  password:\s+(\S+)$", result.output, re.M)
-    assert len(passwords) == 1
-    assert "nothing changed" not in result.output
-    admin = person(empty_app, "admin@example.com")
-    assert admin["roles"] == {"admin"}
-    assert admin["active"] and admin["must_change_password"]
-    assert actions(empty_app).count("user.create") == 1
-    assert last_event(empty_app, "user.create")["client_addr"] == "cli"
-
-
-def test_init_admin_can_sign_in_with_printed_password(empty_app):
-    """The printed one-time password authenticates the first administrator."""
-    result = invoke(empty_app.test_cli_runner(), "init")
-    password = re.search(r"^  password:\s+(\S+)$", result.output, re.M).group(1)
-
-    assert sign_in(empty_app, "admin@example.com", password) == "admin@example.com"
-
-
-def test_init_with_custom_admin(empty_app):
-    """--admin-email and --admin-name choose the first administrator."""
-    result = invoke(
-        empty_app.test_cli_runner(),
-        "init",
-        "--admin-email",
-        "Boss@Example.JP",
-        "--admin-name",
-        "社長",
-    )
-
-    assert result.exit_code == 0, result.output
-    assert "admin login: boss@example.jp" in result.output
-    assert person(empty_app, "boss@example.jp")["name"] == "社長"
-
-
-def test_init_second_run_changes_nothing(empty_app):
-    """A second `init` says 'nothing changed', shows no password, creates no admin or event."""
-    runner = empty_app.test_cli_runner()
-    first = invoke(runner, "init")
-    assert first.exit_code == 0, first.output
-    before = counts(empty_app)
-
-    second = invoke(runner, "init")
-
-    assert second.exit_code == 0, second.output
-    assert "nothing changed" in second.output
-    assert re.search(r"^schema: current at \w+$", second.output, re.M)
-    assert "password:" not in second.output
-    assert "admin login: admin@example.com" in second.output
-    assert counts(empty_app) == before
-    assert before[0] == 1
-
-
-# demo --------------------------------------------------------------------------
-
-
-def test_demo_creates_departments_and_people_in_every_role(app, runner):
-    """`demo` creates 30 people across 6 departments with every role present."""
-    result = invoke(runner, "demo")
-
-    assert result.exit_code == 0, result.output
-    assert "demo: 6 departments, 30 people created" in result.output
-    password = re.search(r"the password: (\S+)$", result.output, re.M).group(1)
-    with app.app_context():
-        people = db.session.scalars(select(User)).all()
-        assert len(people) == 30
-        assert db.session.scalar(select(func.count()).select_from(Department)) == 6
-        assert {p.department.code for p in people} == {"GA", "HR", "SALES", "DEV", "IS", "CS"}
-        assert set().union(*(p.roles for p in people)) == set(Role)
-        some_admin = next(p.email for p in people if Role.ADMIN in p.roles)
-    assert "demo.create" in actions(app)
-    assert sign_in(app, some_admin, password) == some_admin
-
-
-def test_demo_if_empty_second_time_changes_nothing(app, runner):
-    """`demo --if-empty` on an organization with data does nothing and exits 0."""
-    assert invoke(runner, "demo", "--if-empty").exit_code == 0
-    before = counts(app)
-
-    result = invoke(runner, "demo", "--if-empty")
-
-    assert result.exit_code == 0, result.output
-    assert "nothing changed" in result.output
-    assert counts(app) == before
-
-
-def test_demo_on_non_empty_organization_fails(app, runner):
-    """`demo` without --if-empty refuses an organization that already has departments."""
-    assert invoke(runner, "demo", "--people", "6").exit_code == 0
-    before = counts(app)
-
-    result = invoke(runner, "demo")
-
-    assert result.exit_code == 1
-    assert "error: the organization already has departments" in result.stderr
-    assert counts(app) == before
 
 
 # users add ---------------------------------------------------------------------
@@ -755,134 +564,3 @@ def test_import_missing_file_is_a_usage_error(org, runner, tmp_path):
 
     assert result.exit_code == 2
     assert "does not exist" in result.output
-
-
-# audit verify --------------------------------------------------------------------
-
-
-@pytest.fixture
-def trail(app, users):
-    """An audit trail of several entries (the users fixture records one per person)."""
-    with app.app_context():
-        make_user(db.session, email="extra@example.jp")
-        db.session.commit()
-        assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 5
-    return app
-
-
-def tamper(app, sql: str, **params) -> None:
-    """Change the audit table behind the application's back, as a DBA could."""
-    with app.app_context():
-        db.session.execute(text(sql), params)
-        db.session.commit()
-
-
-def test_audit_verify_intact_chain(trail, runner):
-    """`audit verify` on an untouched trail exits 0 with the entry count and head hash."""
-    with trail.app_context():
-        head = audit.head(db.session)
-
-    result = invoke(runner, "audit", "verify")
-
-    assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == f"audit chain intact: 5 entries, head {head}"
-
-
-def test_audit_verify_empty_trail(app, runner):
-    """An empty trail is intact: 0 entries, head is the genesis hash."""
-    result = invoke(runner, "audit", "verify")
-
-    assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == f"audit chain intact: 0 entries, head {'0' * 64}"
-
-
-def test_audit_verify_detects_row_edited_in_database(trail, runner):
-    """Acceptance: a row edited directly in the database is detected and named (entry 2)."""
-    tamper(trail, "UPDATE audit_event SET after_json = :v WHERE id = 2", v='{"tampered":true}')
-
-    result = invoke(runner, "audit", "verify")
-
-    assert result.exit_code == 1
-    assert (
-        "error: audit chain broken at entry 2: content does not match its hash "
-        "(1 entries verified before it)"
-    ) in result.stderr
-
-
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "UPDATE audit_event SET actor_label = 'someone else' WHERE id = 2",
-        "UPDATE audit_event SET action = 'user.view' WHERE id = 2",
-        "UPDATE audit_event SET at = '2020-01-01 00:00:00.000000' WHERE id = 2",
-        "UPDATE audit_event SET object_id = '999' WHERE id = 2",
-    ],
-    ids=["actor", "action", "time", "object"],
-)
-def test_audit_verify_detects_any_edited_column(trail, runner, sql):
-    """Editing any hashed column of an entry breaks the chain at that entry."""
-    tamper(trail, sql)
-
-    result = invoke(runner, "audit", "verify")
-
-    assert result.exit_code == 1
-    assert "audit chain broken at entry 2: content does not match its hash" in result.stderr
-
-
-def test_audit_verify_detects_deleted_middle_row(trail, runner):
-    """Deleting a middle entry is detected at the entry after the gap."""
-    tamper(trail, "DELETE FROM audit_event WHERE id = 3")
-
-    result = invoke(runner, "audit", "verify")
-
-    assert result.exit_code == 1
-    assert (
-        "error: audit chain broken at entry 4: previous hash does not match "
-        "(2 entries verified before it)"
-    ) in result.stderr
-
-
-def test_audit_verify_detects_edit_with_recomputed_hash(trail, runner):
-    """Rewriting an entry and its own hash is still caught at the next entry."""
-    with trail.app_context():
-        event = db.session.get(AuditEvent, 2)
-        event.after_json = '{"tampered":true}'
-        new_hash = audit.entry_hash(event.prev_hash, event)
-        db.session.rollback()
-    tamper(
-        trail,
-        "UPDATE audit_event SET after_json = :v, hash = :h WHERE id = 2",
-        v='{"tampered":true}',
-        h=new_hash,
-    )
-
-    result = invoke(runner, "audit", "verify")
-
-    assert result.exit_code == 1
-    assert "audit chain broken at entry 3: previous hash does not match" in result.stderr
-
-
-def test_audit_verify_detects_edited_last_row(trail, runner):
-    """Editing the newest entry is detected too."""
-    tamper(trail, "UPDATE audit_event SET object_id = '1' WHERE id = 5")
-
-    result = invoke(runner, "audit", "verify")
-
-    assert result.exit_code == 1
-    assert "audit chain broken at entry 5" in result.stderr
-
-
-def test_demo_scales_with_synthetic_controls(app, runner):
-    """`demo --controls N --years Y` adds N monthly controls with Y fiscal years of checks."""
-    runner.invoke(args=["catalog", "sync"])
-    first = runner.invoke(args=["demo", "--years", "1"])
-    assert first.exit_code == 0, first.output
-    result = runner.invoke(args=["demo", "--controls", "5", "--years", "2"])
-    assert result.exit_code == 0, result.output
-    assert "demo: 5 synthetic controls" in result.output
-    from auditapp.models import Check, Control
-
-    with app.app_context():
-        scale = db.session.query(Control).filter(Control.code.like("SCALE-%")).count()
-        checks = db.session.query(Check).join(Control).filter(Control.code.like("SCALE-%")).count()
-    assert scale == 5 and checks >= 5 * 13
