@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditapp.models import Role, User
+from auditapp.models import ExportJob, Role, User
 
 ADMIN = Role.ADMIN
 MANAGER = Role.MANAGER
@@ -89,7 +89,7 @@ RULES: dict[str, Rule] = {
     "training.course_retire": roles(ADMIN),
     "training.course_exempt": roles(ADMIN),
     "training.import_page": roles(ADMIN),
-    # Auditor export: the job's owner or an admin (object-level in the view).
+    # Auditor export: the job's owner or an admin (can_see_export).
     "exports.index": roles(ADMIN, AUDITOR),
     "exports.create": roles(ADMIN, AUDITOR),
     "exports.job": roles(ADMIN, AUDITOR),
@@ -113,3 +113,9 @@ def allowed(user: User | None, rule: Rule) -> bool:
 def allowed_roles(rule: Rule, role: str) -> bool:
     """True when a person holding just this role may use an endpoint with this rule."""
     return rule.public or Role(role) in rule.roles
+
+
+def can_see_export(user: User | None, job: ExportJob) -> bool:
+    """An export job (its page, status, file) is seen by the person who asked for it and by
+    admins; anyone else is told it does not exist (404)."""
+    return user is not None and (job.owner_id == user.id or user.has_role(ADMIN))

@@ -6,14 +6,13 @@ Registered on the main command group by `register(cli)` (cli.py calls it).
 
 from __future__ import annotations
 
-import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from auditapp import database
 from auditapp.errors import DomainError
 from auditapp.extensions import db
 from auditapp.services import export
@@ -83,33 +82,19 @@ def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
     _check_outputs(out, bundle)
     base._start()
     actor = base._actor()
-    store = current_app.extensions["evidence_store"]
-    lock = export.ExportLock(export.exports_dir(current_app.instance_path))
     try:
-        lock.acquire(actor)
+        result = export.export_now(
+            db.session,
+            current_app.extensions["evidence_store"],
+            export.exports_dir(current_app.instance_path),
+            request,
+            actor=actor,
+            runner=_runner_name(),
+            workbook_path=out,
+            bundle_path=bundle,
+        )
     except export.ExportBusy as exc:
         base._fail(str(exc))
-    try:
-        if bundle:
-            result = export.write_bundle(
-                db.session, store, request, bundle, generated_by=actor, workbook_path=out
-            )
-        else:
-            result = export.write_workbook(
-                db.session, request, out, generated_by=actor, store=store
-            )
-        with database.writing():
-            export.record_export(
-                db.session,
-                actor,
-                request,
-                result,
-                export_id=secrets.token_hex(8),
-                bundle=bool(bundle),
-            )
-            db.session.commit()
-    finally:
-        lock.release()
     _report(request, result, out, bundle)
     if result.missing:
         for item in result.missing:
@@ -118,6 +103,13 @@ def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
             f"{len(result.missing)} evidence file(s) missing or altered; "
             "the rows are marked in the workbook"
         )
+
+
+def _runner_name() -> str:
+    """Who runs an export from here, as recorded on its job (cli:host:pid)."""
+    from auditapp import scheduler
+
+    return scheduler.holder_name("cli")
 
 
 def _check_outputs(out: Path | None, bundle: Path | None) -> None:
@@ -161,6 +153,30 @@ def export_verify(bundle: Path):
             click.echo(problem, err=True)
         _base()._fail(f"{len(problems)} problem(s) in {bundle}")
     click.echo(f"bundle intact: {bundle}")
+
+
+@export_group.command("run-queued")
+def export_run_queued():
+    """Run the exports queued on the web page, oldest first, then exit (the scheduler does
+    this every few seconds); exit 1 when one failed."""
+    base = _base()
+    base._start()
+    config = current_app.config
+    ran = export.run_queued(
+        db.session,
+        current_app.extensions["evidence_store"],
+        export.exports_dir(current_app.instance_path),
+        runner=_runner_name(),
+        stale_after=timedelta(minutes=float(config["EXPORT_STALE_MINUTES"])),
+    )
+    db.session.commit()
+    for public_id, outcome in ran:
+        click.echo(f"export {public_id}: {outcome}")
+    if not ran:
+        click.echo("no export was waiting (or another one is running)")
+    failed = [r for r in ran if r[1] != "done"]
+    if failed:
+        base._fail(f"{len(failed)} export(s) failed")
 
 
 def register(cli: click.Group) -> None:

@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "EVIDENCE_RETENTION_YEARS": 5,
     "UPLOAD_MAX_FORM_PARTS": 12,
     "EXPORT_KEEP_HOURS": 24,
+    # A running export whose heartbeat is older than this is marked failed (its runner died).
+    "EXPORT_STALE_MINUTES": 5,
+    # How often the scheduler looks for queued exports.
+    "EXPORT_POLL_SECONDS": 5,
     # Checks and the scheduler.
     "GRACE_DAYS": 14,
     "PREPARATION_LEAD_DAYS": 14,

@@ -19,6 +19,7 @@ from auditapp.models.checks import (
     SchedulerLock,
 )
 from auditapp.models.evidence import Evidence, EvidenceLink, EvidenceStatus
+from auditapp.models.exports import ExportFailure, ExportJob, ExportState
 from auditapp.models.org import Department, LoginFailure, Role, User, UserRole
 from auditapp.models.training import (
     Completion,
@@ -61,6 +62,9 @@ __all__ = [
     "Evidence",
     "EvidenceLink",
     "EvidenceStatus",
+    "ExportFailure",
+    "ExportJob",
+    "ExportState",
     "LoginFailure",
     "Role",
     "User",
