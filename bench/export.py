@@ -47,12 +47,13 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -525,6 +526,7 @@ def main(argv=None) -> int:
         "--scales", default="1000,10000,50000", help="People at each scaling point."
     )
     parser.add_argument("--skip-main", action="store_true", help="Only the scaling part.")
+    parser.add_argument("--repeats", type=int, default=3, help="Exports per scaling point.")
     parser.add_argument("--evidence", type=int, default=2000)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--bundle-mib", type=int, default=1024)
@@ -655,40 +657,57 @@ def training_args(args, people: int) -> SimpleNamespace:
 
 
 def scaling(args, workdir: Path, scales: list[int]) -> None:
-    """Seconds per 1,000 Training rows at each number of people (a fresh database each)."""
+    """Seconds per 1,000 Training rows at each number of people: a database per size,
+    then --repeats rounds of one export per size (interleaved, so a busy machine slows
+    every size alike); the median of each size's runs is reported."""
     load_before = os.getloadavg()[0]
-    figures = []
-    for people in scales:
-        folder = workdir / f"scale-{people}"
-        folder.mkdir()
-        with database(args.database_url, folder, args.keep) as (url, options):
+    with ExitStack() as stack:
+        targets = []
+        for people in scales:
+            folder = workdir / f"scale-{people}"
+            folder.mkdir()
+            url, options = stack.enter_context(database(args.database_url, folder, args.keep))
             instance = folder / "instance"
             app = build_app(url, options, instance, create=True)
             started = time.perf_counter()
             build_population(app, training_args(args, people), date.today())
-            built = time.perf_counter() - started
-            fig = run_child(
-                "workbook",
-                url,
-                options,
-                instance,
-                folder / "report.xlsx",
-                scope_from=FIRST_DAY,
-                scope_to=FIRST_DAY,
-            )
-        rows = fig["rows"]["Training"]
-        fig |= {
-            "people": people,
-            "training_rows": rows,
-            "wall_per_1000": 1000 * fig["seconds"] / rows,
-            "cpu_per_1000": 1000 * fig["cpu_seconds"] / rows,
-        }
-        figures.append(fig)
-        log(
-            f"scaling: {people:,} people, {rows:,} Training rows (data {built:.1f} s): "
-            f"{fig['seconds']:.1f} s export, {fig['wall_per_1000']:.3f} s wall and "
-            f"{fig['cpu_per_1000']:.3f} s CPU per 1,000 rows, "
-            f"peak RSS {mb(fig['peak_rss_kb']):.0f} MB"
+            log(f"scaling: {people:,} people built ({time.perf_counter() - started:.1f} s)")
+            targets.append((people, url, options, instance, folder / "report.xlsx"))
+        runs: dict[int, list[dict]] = {people: [] for people in scales}
+        for _round in range(args.repeats):
+            for people, url, options, instance, out in targets:
+                fig = run_child(
+                    "workbook",
+                    url,
+                    options,
+                    instance,
+                    out,
+                    scope_from=FIRST_DAY,
+                    scope_to=FIRST_DAY,
+                )
+                runs[people].append(fig)
+                rows = fig["rows"]["Training"]
+                log(
+                    f"scaling: {people:,} people, {rows:,} Training rows: "
+                    f"{fig['seconds']:.1f} s wall, {fig['cpu_seconds']:.1f} s CPU, "
+                    f"peak RSS {mb(fig['peak_rss_kb']):.0f} MB"
+                )
+    figures = []
+    for people in scales:
+        done = runs[people]
+        rows = done[0]["rows"]["Training"]
+        seconds = statistics.median(f["seconds"] for f in done)
+        cpu = statistics.median(f["cpu_seconds"] for f in done)
+        figures.append(
+            {
+                "people": people,
+                "training_rows": rows,
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "wall_per_1000": 1000 * seconds / rows,
+                "cpu_per_1000": 1000 * cpu / rows,
+                "peak_rss_kb": max(f["peak_rss_kb"] for f in done),
+            }
         )
     report_scaling(args, figures, load_before)
 
@@ -700,11 +719,12 @@ def report_scaling(args, figures: list[dict], load_before: float) -> None:
     load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     lines = [
         "",
-        "### Export time per row at 1k, 10k and 50k people (bench/export.py, scaling)",
+        "### Export time per row by number of people (bench/export.py, scaling)",
         "",
         f"Load average {load}; {args.courses} courses, {args.years} years of completions; "
         "each size a fresh database with only the training data; the whole workbook "
-        "export (`write_workbook`) in a child process, per 1,000 rows of the Training sheet.",
+        f"export (`write_workbook`) in a child process, median of {args.repeats} interleaved "
+        "runs, per 1,000 rows of the Training sheet.",
         "",
         "| people | Training rows | export wall / CPU | per 1,000 rows wall / CPU | peak RSS |",
         "|---|---|---|---|---|",

@@ -700,3 +700,41 @@ def test_bundle_paths_are_safe_and_unique():
     assert bundle._unique("evidence/A/P/r.pdf", taken) == "evidence/A/P/r (3).pdf"
     assert bundle._unique("evidence/A/P/README", taken) == "evidence/A/P/README"
     assert bundle._unique("evidence/A/P/readme", taken) == "evidence/A/P/readme (2)"
+
+
+def replace_workbook(zip_path: Path, data: bytes, out: Path, *, compress: bool) -> Path:
+    """A copy of a bundle with another report.xlsx, manifest.csv and SHA256SUMS updated for
+    it (what someone re-saving the workbook and re-zipping the folder would make)."""
+    digest = hashlib.sha256(data).hexdigest()
+
+    def change(name: str, old: bytes) -> bytes:
+        if name == "report.xlsx":
+            return data
+        if name == "manifest.csv":
+            lines = [
+                ln
+                for ln in old.decode("utf-8-sig").splitlines()
+                if not ln.startswith("report.xlsx,")
+            ]
+            lines.append(f"report.xlsx,{digest},{len(data)}")
+            return ("\r\n".join(lines) + "\r\n").encode("utf-8-sig")
+        if name == "SHA256SUMS":
+            lines = [ln for ln in old.decode().splitlines() if not ln.endswith("  report.xlsx")]
+            return ("\n".join([*lines, f"{digest}  report.xlsx"]) + "\n").encode()
+        return old
+
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(out, "w", method) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, change(info.filename, src.read(info.filename)))
+    return out
+
+
+def test_verify_reads_a_rezipped_bundle(session, world, store, tmp_path):
+    """A bundle re-zipped with compression and its workbook re-saved (the manifest updated
+    for it) still verifies: the Evidence sheet is read inside the ZIP, whatever its layout."""
+    _result, zip_path = _bundle(session, store, tmp_path)
+    resaved = tmp_path / "resaved.xlsx"
+    load_workbook(tmp_path / "report.xlsx").save(resaved)
+    out = replace_workbook(zip_path, resaved.read_bytes(), tmp_path / "re.zip", compress=True)
+    assert export.verify_bundle(out) == []
