@@ -90,6 +90,7 @@ def export_group(ctx, fy, from_, to, categories, lang, out, bundle):
             request,
             actor=actor,
             runner=_runner_name(),
+            stale_after=timedelta(minutes=float(config["EXPORT_STALE_MINUTES"])),
             workbook_path=out,
             bundle_path=bundle,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,26 @@ def test_refused_while_another_export_runs(app, runner, world, tmp_path):
     assert not (tmp_path / "r.xlsx").exists()
     with app.app_context():
         assert [j.id for j in db.session.query(ExportJob)] == [running_id]
+
+
+def test_a_dead_runners_job_does_not_block_the_cli(app, runner, world, tmp_path):
+    """A job left running by a runner that died (its heartbeat long stopped) is marked
+    failed before the CLI claims, and the CLI export runs."""
+    with app.app_context():
+        person = make_user(db.session, roles=["auditor"])
+        job = export.enqueue(db.session, owner=person, request=request_for(), bundle=False)
+        db.session.commit()
+        dead_id = job.id
+        jobs.claim(db.session, dead_id, "scheduler:gone:1", workbook=None, bundle=None)
+        db.session.query(ExportJob).filter_by(id=dead_id).update(
+            {"heartbeat_at": datetime.now(UTC) - timedelta(hours=1)}
+        )
+        db.session.commit()
+    result = run(runner, "--scope", "FY2025", "--out", str(tmp_path / "r.xlsx"))
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        dead = db.session.get(ExportJob, dead_id)
+        assert (dead.state, dead.failure) == ("failed", "stalled")
 
 
 def test_run_queued_runs_what_waits(app, runner, world):

@@ -201,7 +201,7 @@ def test_a_run_taken_away_records_nothing(session, world, store, directory, monk
 
     monkeypatch.setattr(jobs, "produce", produce_then_lose)
     with pytest.raises(export.JobTaken):
-        export.run_and_record(session, store, directory, job, runner="slow")
+        export.run_and_record(session, store, directory, job, runner="slow", stale_after=MINUTE)
     job = _row(session, job_id)
     assert (job.state, job.failure) == ("failed", "stalled")
     assert not export.job_file(directory, job).exists()

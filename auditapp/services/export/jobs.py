@@ -328,19 +328,22 @@ def run_and_record(
     job: ExportJob,
     *,
     runner: str,
+    stale_after: timedelta,
     workbook_path: Path | None = None,
     bundle_path: Path | None = None,
     progress_interval: float = PROGRESS_INTERVAL,
 ) -> ExportResult:
-    """The one export flow: claim the job, write its files (to `workbook_path` and
-    `bundle_path` when given, else into `directory` for download), record the export in
-    the audit trail and mark the job done — or mark it failed and remove what it wrote.
-    Raises ExportBusy (another job runs; this one stays queued) or JobTaken."""
+    """The one export flow: clean up after dead runs and claim the job, write its files
+    (to `workbook_path` and `bundle_path` when given, else into `directory` for
+    download), record the export in the audit trail and mark the job done — or mark it
+    failed and remove what it wrote. Raises ExportBusy (another job runs; this one stays
+    queued) or JobTaken."""
     spec = _Spec.of(job)
     if workbook_path is None and bundle_path is None:
         target = job_file(directory, job)
         workbook_path, bundle_path = (None, target) if spec.bundle else (target, None)
     session.commit()
+    cleanup(session, directory, stale_after=stale_after)
     claim(session, spec.id, runner, workbook=workbook_path, bundle=bundle_path)
     try:
         result = produce(
@@ -470,7 +473,7 @@ def run_queued(
             session.rollback()
             return ran
         try:
-            run_and_record(session, store, directory, job, runner=runner)
+            run_and_record(session, store, directory, job, runner=runner, stale_after=stale_after)
             ran.append((public_id, "done"))
         except ExportBusy:
             session.rollback()
@@ -489,6 +492,7 @@ def export_now(
     *,
     actor: User | str,
     runner: str,
+    stale_after: timedelta,
     workbook_path: Path,
     bundle_path: Path | None,
 ) -> ExportResult:
@@ -506,6 +510,7 @@ def export_now(
             directory,
             job,
             runner=runner,
+            stale_after=stale_after,
             workbook_path=workbook_path,
             bundle_path=bundle_path,
         )
