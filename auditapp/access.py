@@ -20,6 +20,7 @@ from auditapp.models import (
     CheckStatus,
     Evidence,
     EvidenceStatus,
+    ExportJob,
     Finding,
     FindingStatus,
     Role,
@@ -104,7 +105,7 @@ RULES: dict[str, Rule] = {
     "training.course_retire": roles(ADMIN),
     "training.course_exempt": roles(ADMIN),
     "training.completion_import": roles(ADMIN),
-    # Auditor export: the job's owner or an admin (object-level in the view).
+    # Auditor export: the job's owner or an admin (can_see_export).
     "exports.export_list": roles(ADMIN, AUDITOR),
     "exports.create": roles(ADMIN, AUDITOR),
     "exports.export_detail": roles(ADMIN, AUDITOR),
@@ -341,3 +342,12 @@ def can_view_evidence(actor, item: Evidence, targets: Iterable[Attachable] = ())
 def may_withdraw_evidence(actor, item: Evidence) -> bool:
     """Admins (and processes) withdraw an active item."""
     return sees_all_evidence(actor) and item.status == EvidenceStatus.ACTIVE.value
+
+
+# Exports.
+
+
+def can_see_export(user: User | None, job: ExportJob) -> bool:
+    """An export job (its page, status, file) is seen by the person who asked for it and by
+    admins; anyone else is told it does not exist (404)."""
+    return user is not None and (job.owner_id == user.id or is_admin(user))

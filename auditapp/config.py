@@ -47,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
     # HMAC key, 0600) and instance/audit-checkpoints.jsonl (signed checkpoints).
     "AUDIT_KEY_FILE": None,
     "AUDIT_CHECKPOINT_FILE": None,
+    # A running export whose heartbeat is older than this is marked failed (its runner died).
+    "EXPORT_STALE_MINUTES": 5,
+    # How often the scheduler looks for queued exports.
+    "EXPORT_POLL_SECONDS": 5,
     # Checks and the scheduler.
     "GRACE_DAYS": 14,
     "PREPARATION_LEAD_DAYS": 14,

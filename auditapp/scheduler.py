@@ -87,11 +87,29 @@ def _cleanup_uploads(app: Flask, today: date) -> str:
     )
 
 
+def _export_stale_after(app: Flask) -> timedelta:
+    return timedelta(minutes=float(app.config["EXPORT_STALE_MINUTES"]))
+
+
 def _purge_exports(app: Flask, today: date) -> str:
-    removed = export.purge_expired(
-        export.exports_dir(app.instance_path), float(app.config["EXPORT_KEEP_HOURS"])
+    directory = export.exports_dir(app.instance_path)
+    stalled = export.cleanup(db.session, directory, stale_after=_export_stale_after(app))
+    removed = export.purge_expired(db.session, directory, float(app.config["EXPORT_KEEP_HOURS"]))
+    db.session.commit()
+    return f"{removed} expired exports removed, {stalled} stopped exports marked failed"
+
+
+def run_exports(app: Flask, runner: str) -> list[tuple[str, str]]:
+    """Run the queued exports (the interval job of every runner; claims are atomic, so
+    several processes may look)."""
+    db.session.info[audit.META_KEY] = {"client_addr": "scheduler", "request_id": None}
+    return export.run_queued(
+        db.session,
+        app.extensions["evidence_store"],
+        export.exports_dir(app.instance_path),
+        runner=runner,
+        stale_after=_export_stale_after(app),
     )
-    return f"{removed} expired exports removed"
 
 
 def _audit_checkpoint(app: Flask, today: date) -> str:
@@ -303,8 +321,13 @@ class Runner:
                 self.pg_lock.release()
             db.session.remove()
 
+    def exports(self) -> list[tuple[str, str]]:
+        """Run the queued exports (every EXPORT_POLL_SECONDS)."""
+        with self.app.app_context():
+            return run_exports(self.app, self.holder)
+
     def scheduler(self, blocking: bool):
-        """An APScheduler with the daily tick and the lock renewal."""
+        """An APScheduler with the daily tick, the lock renewal and the export runner."""
         from apscheduler.schedulers.background import BackgroundScheduler
         from apscheduler.schedulers.blocking import BlockingScheduler
         from apscheduler.triggers.cron import CronTrigger
@@ -327,6 +350,13 @@ class Runner:
             "interval",
             seconds=LEASE_SECONDS // 3,
             id="lock_renewal",
+            replace_existing=True,
+        )
+        sched.add_job(
+            self.exports,
+            "interval",
+            seconds=float(self.app.config["EXPORT_POLL_SECONDS"]),
+            id="run_exports",
             replace_existing=True,
         )
         # Catch up at start: today's jobs may have been missed while nothing ran.

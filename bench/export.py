@@ -8,26 +8,33 @@ with --database-url), then:
    those reviewed (some returned with a comment), deficient ones with a finding; --evidence
    evidence items (sharing 100 small stored files) linked to checks; --events hash-chained
    audit-trail entries dated in the range.
-2. workbook: a child process (this script with --child workbook) runs
+2. training: --people people (round robin over departments, some managers) who must
+   take --courses courses (most for everyone, some per department or for managers), with
+   --years years of completion history, exemptions and failed results (the generator of
+   bench/training.py).
+   workbook: a child process (this script with --child workbook) runs
    `export.write_workbook` over the whole range, the evidence store given (as the CLI
-   does), with a sheet provider yielding --training-rows synthetic training rows (and a
-   small "Training by department" sheet) in place of the training feature's own
-   providers, so the figure does not depend on that feature's state. The child reports
-   the export's wall time and its own peak RSS (VmHWM from /proc/self/status).
+   does), with the real sheets (Training is person x course). The child reports the
+   export's wall time and its own peak RSS (VmHWM from /proc/self/status).
 3. baseline, in this process and the same run: the workbook just written is read back
    (read-only mode, untimed) and a bare openpyxl write-only loop appends the same cell
    values to sheets of the same names and saves (timed). Ratio = export / baseline.
 4. bundle: a --bundle-mib MiB evidence file (default 1 GiB) is stored and linked to one
    check; a child runs `export.write_bundle` for that check's category and month, then
    another child runs `export.verify_bundle` on the ZIP; wall time and peak RSS of each.
+5. scaling (--scales, default 1,000, 10,000 and 50,000 people): for each size a fresh
+   database holding only the training data, and a child exporting the workbook; seconds
+   (wall and CPU) per 1,000 rows of the Training sheet. The per-row cost may grow by at
+   most 1.2x from the smallest to the largest size (linear in people).
 
-Targets (issue text): ratio <= 1.5, peak RSS < 300 MB. The script only measures: it exits 0
-whether or not the targets are met, and non-zero only when something fails. It ends with
-a Markdown section for bench/RESULTS.md.
+Targets (issue text): ratio <= 1.5, peak RSS < 300 MB, per-row growth <= 1.2. The script
+only measures: it exits 0 whether or not the targets are met, and non-zero only when
+something fails. It ends with Markdown sections for bench/RESULTS.md.
 
     .venv/bin/python bench/export.py                       # the full run (several minutes)
-    .venv/bin/python bench/export.py --controls 200 --months 12 --training-rows 20000 \\
-        --bundle-mib 64                                     # quick smoke run
+    .venv/bin/python bench/export.py --controls 200 --months 12 --people 2000 \\
+        --bundle-mib 64 --scales 500,2000                   # quick smoke run
+    .venv/bin/python bench/export.py --skip-main            # the scaling part only
     .venv/bin/python bench/export.py --database-url postgresql+psycopg://postgres@127.0.0.1/test
 """
 
@@ -40,12 +47,13 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -71,6 +79,7 @@ from auditapp.models import (  # noqa: E402
 from auditapp.services import audit, export, periods, users  # noqa: E402
 from auditapp.services.catalog import CATEGORIES  # noqa: E402
 from auditapp.storage import CHUNK_SIZE  # noqa: E402
+from bench.training import build_population  # noqa: E402 (the same people and history)
 
 RATIO_TARGET = 1.5
 RSS_TARGET_MB = 300
@@ -82,15 +91,7 @@ STATEMENTS = [
     "点検で記録の不備を確認しました。Records were incomplete for part of the period.",
     "当期は該当する取扱いがありませんでした。No such processing this period.",
 ]
-DEPARTMENTS = [f"部署{n:02d}" for n in range(1, 13)]
-COURSES = [
-    "個人情報保護研修",
-    "秘密保持誓約",
-    "情報セキュリティ基礎",
-    "標的型メール訓練",
-    "委託先管理",
-]
-TRAINING_STATUSES = ["修了", "期限間近", "期限超過", "未受講"]
+GROWTH_TARGET = 1.2  # per-row cost, largest scale / smallest
 
 
 def log(message: str) -> None:
@@ -406,53 +407,6 @@ def add_big_file(app, mib: int, check_id: int) -> Evidence:
 # --- the children ------------------------------------------------------------------------
 
 
-class SyntheticTraining:
-    """--training-rows rows shaped like the training feature's per-person sheet."""
-
-    title = "Training"
-
-    def __init__(self, count: int):
-        self._count = count
-
-    def columns(self, ctx):
-        names = ["社員番号", "氏名", "部署", "研修", "状態", "修了日", "有効期限", "期限"]
-        return [export.Column(n, 14) for n in names]
-
-    def count(self, ctx):
-        return self._count
-
-    def rows(self, ctx):
-        base = date(2025, 4, 1)
-        days = [base + timedelta(days=d) for d in range(365)]
-        for n in range(self._count):
-            person = n // len(COURSES)
-            done = days[n % 365]
-            yield [
-                f"E{person:06d}",
-                f"従業者 {person}",
-                DEPARTMENTS[person % len(DEPARTMENTS)],
-                COURSES[n % len(COURSES)],
-                TRAINING_STATUSES[n % len(TRAINING_STATUSES)],
-                done,
-                done + timedelta(days=365),
-                done + timedelta(days=335),
-            ]
-
-
-class SyntheticByDepartment:
-    """A small per-department roll-up, as the training feature would add."""
-
-    title = "Training by department"
-
-    def columns(self, ctx):
-        return [export.Column(n, 16) for n in ["部署", "研修", "対象者", "修了", "修了率"]]
-
-    def rows(self, ctx):
-        for dept in DEPARTMENTS:
-            for course in COURSES:
-                yield [dept, course, 200, 180, 0.9]
-
-
 def peak_rss_kb() -> int:
     """This process's peak resident set size (VmHWM), in KiB."""
     with open("/proc/self/status") as f:
@@ -475,14 +429,6 @@ def child(args) -> None:
     )
     figures: dict = {}
     with app.app_context():
-        export._load_providers()  # the training feature's own providers, if any, are replaced
-        export.SHEET_PROVIDERS[:] = []
-        export.SUMMARY_PROVIDERS[:] = []
-        if args.training_rows:
-            export.SHEET_PROVIDERS[:] = [
-                SyntheticTraining(args.training_rows),
-                SyntheticByDepartment(),
-            ]
         store = app.extensions["evidence_store"]
         cpu = time.process_time()
         started = time.perf_counter()
@@ -524,8 +470,6 @@ def run_child(kind: str, url: str, engine_options: dict, instance: Path, out: Pa
         kw.get("scope_to", FIRST_DAY).isoformat(),
         "--categories",
         ",".join(kw.get("categories", [])),
-        "--training-rows",
-        str(kw.get("training_rows", 0)),
     ]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -575,7 +519,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--controls", type=int, default=2000)
     parser.add_argument("--months", type=int, default=100)
-    parser.add_argument("--training-rows", type=int, default=500_000)
+    parser.add_argument("--people", type=int, default=52_000, help="~500,000 training rows")
+    parser.add_argument("--courses", type=int, default=12)
+    parser.add_argument("--years", type=int, default=3, help="Years of completion history.")
+    parser.add_argument(
+        "--scales", default="1000,10000,50000", help="People at each scaling point."
+    )
+    parser.add_argument("--skip-main", action="store_true", help="Only the scaling part.")
+    parser.add_argument("--repeats", type=int, default=3, help="Exports per scaling point.")
     parser.add_argument("--evidence", type=int, default=2000)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--bundle-mib", type=int, default=1024)
@@ -609,14 +560,19 @@ def run(args) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-export-", dir=args.workdir))
     log(f"bench/export.py: work folder {workdir}")
     try:
-        with database(args.database_url, workdir, args.keep) as (url, options):
-            return measure(args, workdir, url, options)
+        if not args.skip_main:
+            with database(args.database_url, workdir, args.keep) as (url, options):
+                measure(args, workdir, url, options)
+        scales = [int(n) for n in args.scales.split(",") if n.strip()]
+        if scales:
+            scaling(args, workdir, scales)
+        return 0
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure(args, workdir: Path, url: str, options: dict) -> int:
+def measure(args, workdir: Path, url: str, options: dict) -> None:
     load_before = os.getloadavg()[0]
     instance = workdir / "instance"
     app = build_app(url, options, instance, create=True)
@@ -626,10 +582,12 @@ def measure(args, workdir: Path, url: str, options: dict) -> int:
         first_day = FIRST_DAY
         last_day = db.session.scalar(sa.select(sa.func.max(Check.period_end)))
         db.session.rollback()
+    build_population(app, training_args(args, args.people), date.today())
     log(
         f"data: {counts['checks']:,} checks, {counts['attestations']:,} attestations, "
         f"{counts['reviews']:,} reviews, {counts['findings']:,} findings, "
-        f"{counts['evidence']:,} evidence items, {args.events:,} audit entries "
+        f"{counts['evidence']:,} evidence items, {args.events:,} audit entries, "
+        f"{args.people:,} people x {args.courses} courses "
         f"({time.perf_counter() - started:.1f} s)"
     )
 
@@ -642,7 +600,6 @@ def measure(args, workdir: Path, url: str, options: dict) -> int:
         book,
         scope_from=first_day,
         scope_to=last_day,
-        training_rows=args.training_rows,
     )
     log(
         f"workbook: {wb_fig['seconds']:.1f} s export ({wb_fig['process_seconds']:.1f} s with "
@@ -692,7 +649,100 @@ def measure(args, workdir: Path, url: str, options: dict) -> int:
         )
     base = {"seconds": base_seconds, "cpu_seconds": base_cpu, "cells": cells}
     report(args, counts, wb_fig, base, bundle_fig, verify_fig, url, load_before)
-    return 0
+
+
+def training_args(args, people: int) -> SimpleNamespace:
+    """The arguments bench/training.py's generator takes."""
+    return SimpleNamespace(people=people, courses=args.courses, years=args.years)
+
+
+def scaling(args, workdir: Path, scales: list[int]) -> None:
+    """Seconds per 1,000 Training rows at each number of people: a database per size,
+    then --repeats rounds of one export per size (interleaved, so a busy machine slows
+    every size alike); the median of each size's runs is reported."""
+    load_before = os.getloadavg()[0]
+    with ExitStack() as stack:
+        targets = []
+        for people in scales:
+            folder = workdir / f"scale-{people}"
+            folder.mkdir()
+            url, options = stack.enter_context(database(args.database_url, folder, args.keep))
+            instance = folder / "instance"
+            app = build_app(url, options, instance, create=True)
+            started = time.perf_counter()
+            build_population(app, training_args(args, people), date.today())
+            log(f"scaling: {people:,} people built ({time.perf_counter() - started:.1f} s)")
+            targets.append((people, url, options, instance, folder / "report.xlsx"))
+        runs: dict[int, list[dict]] = {people: [] for people in scales}
+        for _round in range(args.repeats):
+            for people, url, options, instance, out in targets:
+                fig = run_child(
+                    "workbook",
+                    url,
+                    options,
+                    instance,
+                    out,
+                    scope_from=FIRST_DAY,
+                    scope_to=FIRST_DAY,
+                )
+                runs[people].append(fig)
+                rows = fig["rows"]["Training"]
+                log(
+                    f"scaling: {people:,} people, {rows:,} Training rows: "
+                    f"{fig['seconds']:.1f} s wall, {fig['cpu_seconds']:.1f} s CPU, "
+                    f"peak RSS {mb(fig['peak_rss_kb']):.0f} MB"
+                )
+    figures = []
+    for people in scales:
+        done = runs[people]
+        rows = done[0]["rows"]["Training"]
+        seconds = statistics.median(f["seconds"] for f in done)
+        cpu = statistics.median(f["cpu_seconds"] for f in done)
+        figures.append(
+            {
+                "people": people,
+                "training_rows": rows,
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "wall_per_1000": 1000 * seconds / rows,
+                "cpu_per_1000": 1000 * cpu / rows,
+                "peak_rss_kb": max(f["peak_rss_kb"] for f in done),
+            }
+        )
+    report_scaling(args, figures, load_before)
+
+
+def report_scaling(args, figures: list[dict], load_before: float) -> None:
+    first, last = figures[0], figures[-1]
+    wall = last["wall_per_1000"] / first["wall_per_1000"]
+    cpu = last["cpu_per_1000"] / first["cpu_per_1000"]
+    load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    lines = [
+        "",
+        "### Export time per row by number of people (bench/export.py, scaling)",
+        "",
+        f"Load average {load}; {args.courses} courses, {args.years} years of completions; "
+        "each size a fresh database with only the training data; the whole workbook "
+        f"export (`write_workbook`) in a child process, median of {args.repeats} interleaved "
+        "runs, per 1,000 rows of the Training sheet.",
+        "",
+        "| people | Training rows | export wall / CPU | per 1,000 rows wall / CPU | peak RSS |",
+        "|---|---|---|---|---|",
+    ]
+    for f in figures:
+        lines.append(
+            f"| {f['people']:,} | {f['training_rows']:,} | {f['seconds']:.2f} s / "
+            f"{f['cpu_seconds']:.2f} s | {f['wall_per_1000']:.3f} s / "
+            f"{f['cpu_per_1000']:.3f} s | {mb(f['peak_rss_kb']):.0f} MB |"
+        )
+    verdict = "met" if max(wall, cpu) <= GROWTH_TARGET else "MISSED"
+    lines += [
+        "",
+        f"Per-row cost, {last['people']:,} people / {first['people']:,}: {wall:.2f} wall, "
+        f"{cpu:.2f} CPU (target <= {GROWTH_TARGET}: {verdict}).",
+        "",
+    ]
+    log("\n".join(lines))
 
 
 def row(measure: str, value: str, target: str = "") -> str:
@@ -720,8 +770,8 @@ def report(args, counts, wb_fig, base, bundle_fig, verify_fig, url, load_before)
         f"Data: {counts['checks']:,} checks ({args.controls:,} monthly controls x {args.months} "
         f"months), {counts['attestations']:,} attestations, {counts['reviews']:,} reviews, "
         f"{counts['findings']:,} findings, {counts['evidence']:,} evidence items, "
-        f"{args.events:,} audit entries; {args.training_rows:,} synthetic training rows "
-        "from a sheet provider.",
+        f"{args.events:,} audit entries; {args.people:,} people who must take some of "
+        f"{args.courses} courses ({args.years} years of completions).",
         "",
         "| measure | value | target |",
         "|---|---|---|",

@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from auditapp import database
+from auditapp import scheduler
 from auditapp.cli._common import actor as cli_actor
 from auditapp.cli._common import begin_audit, enter_app, fail
 from auditapp.errors import DomainError
@@ -74,33 +74,20 @@ def group(ctx, fy, from_, to, categories, lang, out, bundle):
     _check_outputs(out, bundle)
     begin_audit()
     actor = cli_actor()
-    store = current_app.extensions["evidence_store"]
-    lock = export.ExportLock(export.exports_dir(current_app.instance_path))
     try:
-        lock.acquire(actor)
+        result = export.export_now(
+            db.session,
+            current_app.extensions["evidence_store"],
+            export.exports_dir(current_app.instance_path),
+            request,
+            actor=actor,
+            runner=scheduler.holder_name("cli"),
+            stale_after=timedelta(minutes=float(config["EXPORT_STALE_MINUTES"])),
+            workbook_path=out,
+            bundle_path=bundle,
+        )
     except export.ExportBusy as exc:
         fail(str(exc))
-    try:
-        if bundle:
-            result = export.write_bundle(
-                db.session, store, request, bundle, generated_by=actor, workbook_path=out
-            )
-        else:
-            result = export.write_workbook(
-                db.session, request, out, generated_by=actor, store=store
-            )
-        with database.writing():
-            export.record_export(
-                db.session,
-                actor,
-                request,
-                result,
-                export_id=secrets.token_hex(8),
-                bundle=bool(bundle),
-            )
-            db.session.commit()
-    finally:
-        lock.release()
     _report(request, result, out, bundle)
     if result.missing:
         for item in result.missing:
@@ -151,3 +138,26 @@ def export_verify(bundle: Path):
             click.echo(problem, err=True)
         fail(f"{len(problems)} problem(s) in {bundle}")
     click.echo(f"bundle intact: {bundle}")
+
+
+@group.command("run-queued")
+def export_run_queued():
+    """Run the exports queued on the web page, oldest first, then exit (the scheduler does
+    this every few seconds); exit 1 when one failed."""
+    begin_audit()
+    config = current_app.config
+    ran = export.run_queued(
+        db.session,
+        current_app.extensions["evidence_store"],
+        export.exports_dir(current_app.instance_path),
+        runner=scheduler.holder_name("cli"),
+        stale_after=timedelta(minutes=float(config["EXPORT_STALE_MINUTES"])),
+    )
+    db.session.commit()
+    for public_id, outcome in ran:
+        click.echo(f"export {public_id}: {outcome}")
+    if not ran:
+        click.echo("no export was waiting (or another one is running)")
+    failed = [r for r in ran if r[1] != "done"]
+    if failed:
+        fail(f"{len(failed)} export(s) failed")

@@ -17,6 +17,7 @@ from auditapp.models.checks import (
     Risk,
 )
 from auditapp.models.evidence import Evidence, EvidenceLink, EvidenceStatus
+from auditapp.models.exports import ExportFailure, ExportJob, ExportState
 from auditapp.models.jobs import JobRun, SchedulerLock
 from auditapp.models.org import Department, Role, User, UserRole
 from auditapp.models.reminders import SentReminder
@@ -61,6 +62,9 @@ __all__ = [
     "Evidence",
     "EvidenceLink",
     "EvidenceStatus",
+    "ExportFailure",
+    "ExportJob",
+    "ExportState",
     "LoginFailure",
     "LoginSession",
     "Role",

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from auditapp.extensions import db
-from auditapp.models import AuditEvent, Evidence
+from auditapp.models import AuditEvent, Evidence, ExportJob
 from auditapp.services import export
-from tests.services.test_export import build_world
+from auditapp.services.export import jobs
+from auditapp.storage import sha256_file
+from tests.factories import make_user
+from tests.services.test_export import build_world, request_for
 
 
 def run(runner, *args):
@@ -38,7 +42,10 @@ def test_fiscal_year_export(app, runner, world, tmp_path):
     with app.app_context():
         event = db.session.query(AuditEvent).filter_by(action="export.create").one()
         assert event.actor_label.startswith("cli:") and '"bundle":false' in event.after_json
-        assert export.file_digest(out)[0] in event.after_json
+        assert sha256_file(out)[0] in event.after_json
+        job = db.session.query(ExportJob).one()  # the CLI's own job, run in this process
+        assert (job.state, job.pinned, event.object_id) == ("done", True, job.public_id)
+        assert job.runner.startswith("cli:") and job.workbook_sha256 == sha256_file(out)[0]
 
 
 def test_range_categories_and_english(runner, world, tmp_path):
@@ -123,15 +130,60 @@ def test_missing_evidence_file_completes_and_exits_1(app, runner, world, tmp_pat
 
 
 def test_refused_while_another_export_runs(app, runner, world, tmp_path):
-    """A second export while one holds the lock is refused naming who started it."""
-    lock = export.ExportLock(export.exports_dir(app.instance_path)).acquire("監査 一郎")
-    try:
-        result = run(runner, "--scope", "FY2025", "--out", str(tmp_path / "r.xlsx"))
-    finally:
-        lock.release()
+    """An export while a queued one runs exits 1 naming who started it; nothing is
+    written and no job of its own is left behind."""
+    with app.app_context():
+        person = make_user(db.session, roles=["auditor"], name="監査 一郎")
+        job = export.enqueue(db.session, owner=person, request=request_for(), bundle=False)
+        db.session.commit()
+        running_id = job.id
+        jobs.claim(db.session, running_id, "scheduler:host:1", workbook=None, bundle=None)
+    result = run(runner, "--scope", "FY2025", "--out", str(tmp_path / "r.xlsx"))
     assert result.exit_code == 1
-    assert "Another export is running (started by 監査 一郎" in result.output
+    assert "error: Another export is running (started by 監査 一郎" in result.output
     assert not (tmp_path / "r.xlsx").exists()
+    with app.app_context():
+        assert [j.id for j in db.session.query(ExportJob)] == [running_id]
+
+
+def test_a_dead_runners_job_does_not_block_the_cli(app, runner, world, tmp_path):
+    """A job left running by a runner that died (its heartbeat long stopped) is marked
+    failed before the CLI claims, and the CLI export runs."""
+    with app.app_context():
+        person = make_user(db.session, roles=["auditor"])
+        job = export.enqueue(db.session, owner=person, request=request_for(), bundle=False)
+        db.session.commit()
+        dead_id = job.id
+        jobs.claim(db.session, dead_id, "scheduler:gone:1", workbook=None, bundle=None)
+        db.session.query(ExportJob).filter_by(id=dead_id).update(
+            {"heartbeat_at": datetime.now(UTC) - timedelta(hours=1)}
+        )
+        db.session.commit()
+    result = run(runner, "--scope", "FY2025", "--out", str(tmp_path / "r.xlsx"))
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        dead = db.session.get(ExportJob, dead_id)
+        assert (dead.state, dead.failure) == ("failed", "stalled")
+
+
+def test_run_queued_runs_what_waits(app, runner, world):
+    """`export run-queued` runs the queued exports, prints each, and exits; with nothing
+    queued it says so."""
+    with app.app_context():
+        person = make_user(db.session, roles=["auditor"])
+        public_id = export.enqueue(
+            db.session, owner=person, request=request_for(), bundle=True
+        ).public_id
+        db.session.commit()
+    result = run(runner, "run-queued")
+    assert result.exit_code == 0, result.output
+    assert f"export {public_id}: done" in result.output
+    with app.app_context():
+        job = db.session.query(ExportJob).one()
+        assert job.state == "done" and job.runner.startswith("cli:")
+        assert export.job_file(export.exports_dir(app.instance_path), job).is_file()
+    again = run(runner, "run-queued")
+    assert again.exit_code == 0 and "no export was waiting" in again.output
 
 
 def test_bundle_and_verify(app, runner, world, tmp_path):

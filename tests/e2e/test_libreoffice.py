@@ -1,11 +1,13 @@
 """A real spreadsheet client: LibreOffice opens an exported workbook, prints it to PDF, and
-re-saves it without turning user text into formulas. Skipped where soffice is missing."""
+re-saves it without turning user text into formulas (and `export verify` still reads the
+re-saved one). Skipped where soffice is missing."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from openpyxl import load_workbook
 
 from auditapp.models import Check
 from auditapp.services import export
-from tests.services.test_export import PAYLOADS, build_world, request_for
+from tests.services.test_export import PAYLOADS, build_world, replace_workbook, request_for
 
 SOFFICE = shutil.which("soffice")
 if SOFFICE is None and os.environ.get("AUDITAPP_REQUIRE_LIBREOFFICE") == "1":
@@ -71,3 +73,23 @@ def test_libreoffice_keeps_user_text_as_text(workbook, tmp_path):
     ws = load_workbook(resaved)["Checks"]
     cell = next(r[8] for r in ws.iter_rows(min_row=2) if r[2].value == "FY2025-M02")
     assert cell.value == PAYLOADS[0] and cell.data_type == "s"
+
+
+def test_a_bundle_with_a_libreoffice_resaved_workbook_verifies(app, session, tmp_path):
+    """LibreOffice re-saves the bundle's workbook its own way (shared strings); with the
+    manifest updated for it, `export verify` still reads the Evidence sheet and agrees."""
+    build_world(app, session)
+    zip_path = tmp_path / "bundle.zip"
+    export.write_bundle(
+        session,
+        app.extensions["evidence_store"],
+        request_for(),
+        zip_path,
+        generated_by="e2e",
+        workbook_path=tmp_path / "report.xlsx",
+    )
+    resaved = _convert(tmp_path / "report.xlsx", "xlsx", tmp_path)
+    with zipfile.ZipFile(resaved) as zf:
+        assert "xl/sharedStrings.xml" in zf.namelist()
+    out = replace_workbook(zip_path, resaved.read_bytes(), tmp_path / "re.zip", compress=False)
+    assert export.verify_bundle(out) == []

@@ -1,5 +1,5 @@
 """The auditor export: scope parsing, the workbook (sheets, headers, values, safety,
-styling), providers, the evidence bundle and its verification, the lock and jobs."""
+styling), the evidence bundle and its verification."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from sqlalchemy import select
 from auditapp.errors import InvalidInput
 from auditapp.models import Attestation, AuditEvent, Check, Evidence, Finding, Review, User
 from auditapp.services import audit, catalog, checks, evidence, export
+from auditapp.services.export import bundle
 from tests.factories import make_evidence, make_user
 
 TODAY = date(2026, 6, 15)
@@ -43,6 +44,10 @@ PAYLOADS = [
     "@SUM(1)",
     "\tleading tab",
     "\rleading CR",
+    '＝HYPERLINK("http://x","y")',
+    "＋1＋1",
+    "－2＋3",
+    "＠SUM(1)",
 ]
 
 
@@ -512,38 +517,6 @@ def test_pending_changes_are_refused(session, world, tmp_path):
         _write(session, tmp_path)
 
 
-class _TrainingSheet:
-    title = "Training"
-
-    def columns(self, ctx):
-        return [export.Column("Person"), export.Column("Completed on")]
-
-    def count(self, ctx):
-        return 2
-
-    def rows(self, ctx):
-        yield ["=cmd|' /C calc'!A0", date(2026, 4, 1)]
-        yield ["鈴木", None]
-
-
-def test_providers_add_sheets_and_summary_lines(session, world, tmp_path, monkeypatch):
-    """A registered sheet goes between Evidence and Audit log (its strings made safe); a
-    summary line with a known key replaces the built-in one."""
-    monkeypatch.setattr(export, "SHEET_PROVIDERS", [_TrainingSheet()])
-    monkeypatch.setattr(
-        export,
-        "SUMMARY_PROVIDERS",
-        [lambda ctx: [("training_overall", "研修の修了率（全体）", "87%"), ("x", "追加", 1)]],
-    )
-    result, wb = _write(session, tmp_path)
-    assert wb.sheetnames == SHEETS[:6] + ["Training", "Audit log"]  # only the patched one
-    first = wb["Training"]["A2"]
-    assert first.value == "=cmd|' /C calc'!A0" and first.data_type == "s"
-    assert result.rows["Training"] == 2
-    values = summary_values(wb["Summary"])
-    assert values["研修の修了率（全体）"] == "87%" and values["追加"] == 1
-
-
 # The bundle -----------------------------------------------------------------------------
 
 
@@ -718,68 +691,50 @@ def test_bundle_with_missing_and_altered_files(app, session, world, store, tmp_p
 
 def test_bundle_paths_are_safe_and_unique():
     """Path parts lose separators and device names; names collide case-insensitively."""
-    assert export._path_part("../a/b\\c:d", "x") == "_a_b_c_d"
-    assert export._path_part("CON.txt", "x") == "_CON.txt"
-    assert export._path_part("...", "fallback") == "fallback"
+    assert bundle._path_part("../a/b\\c:d", "x") == "_a_b_c_d"
+    assert bundle._path_part("CON.txt", "x") == "_CON.txt"
+    assert bundle._path_part("...", "fallback") == "fallback"
     taken: set[str] = set()
-    assert export._unique("evidence/A/P/r.pdf", taken) == "evidence/A/P/r.pdf"
-    assert export._unique("evidence/A/P/R.PDF", taken) == "evidence/A/P/R (2).PDF"
-    assert export._unique("evidence/A/P/r.pdf", taken) == "evidence/A/P/r (3).pdf"
-    assert export._unique("evidence/A/P/README", taken) == "evidence/A/P/README"
-    assert export._unique("evidence/A/P/readme", taken) == "evidence/A/P/readme (2)"
+    assert bundle._unique("evidence/A/P/r.pdf", taken) == "evidence/A/P/r.pdf"
+    assert bundle._unique("evidence/A/P/R.PDF", taken) == "evidence/A/P/R (2).PDF"
+    assert bundle._unique("evidence/A/P/r.pdf", taken) == "evidence/A/P/r (3).pdf"
+    assert bundle._unique("evidence/A/P/README", taken) == "evidence/A/P/README"
+    assert bundle._unique("evidence/A/P/readme", taken) == "evidence/A/P/readme (2)"
 
 
-# One export at a time, jobs ---------------------------------------------------------------
+def replace_workbook(zip_path: Path, data: bytes, out: Path, *, compress: bool) -> Path:
+    """A copy of a bundle with another report.xlsx, manifest.csv and SHA256SUMS updated for
+    it (what someone re-saving the workbook and re-zipping the folder would make)."""
+    digest = hashlib.sha256(data).hexdigest()
+
+    def change(name: str, old: bytes) -> bytes:
+        if name == "report.xlsx":
+            return data
+        if name == "manifest.csv":
+            lines = [
+                ln
+                for ln in old.decode("utf-8-sig").splitlines()
+                if not ln.startswith("report.xlsx,")
+            ]
+            lines.append(f"report.xlsx,{digest},{len(data)}")
+            return ("\r\n".join(lines) + "\r\n").encode("utf-8-sig")
+        if name == "SHA256SUMS":
+            lines = [ln for ln in old.decode().splitlines() if not ln.endswith("  report.xlsx")]
+            return ("\n".join([*lines, f"{digest}  report.xlsx"]) + "\n").encode()
+        return old
+
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(out, "w", method) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, change(info.filename, src.read(info.filename)))
+    return out
 
 
-def test_lock_refuses_a_second_export(tmp_path):
-    """While one export holds the lock another is refused naming the holder; then free."""
-    first = export.ExportLock(tmp_path).acquire("監査 一郎 <a@example.jp>")
-    with pytest.raises(export.ExportBusy) as info:
-        export.ExportLock(tmp_path).acquire("someone else")
-    assert "Another export is running (started by 監査 一郎 <a@example.jp>" in str(info.value)
-    assert not export.lock_is_free(tmp_path)
-    first.release()
-    assert export.lock_is_free(tmp_path)
-    with export.ExportLock(tmp_path).acquire("someone else"):
-        pass
-
-
-def test_jobs_run_list_and_expire(app, session, world, store, tmp_path):
-    """A job runs with progress saved to its status file, is listed for its owner, and is
-    deleted with its file once older than the keep time."""
-    directory = export.exports_dir(tmp_path)
-    job = export.create_job(
-        directory, owner_id=world.owner_id, owner_label="o", request=request_for(), bundle=False
-    )
-    assert export.load_job(directory, job.id).state == "queued"
-    result = export.run_job(session, store, directory, job, min_interval=0)
-    export.finish_job(directory, job, result)
-    loaded = export.load_job(directory, job.id)
-    assert loaded.state == "done" and loaded.percent == 100 and loaded.rows["Checks"] == 13
-    assert export.job_file(directory, loaded).is_file()
-    assert [j.id for j in export.list_jobs(directory, world.owner_id)] == [job.id]
-    assert export.list_jobs(directory, world.admin_id) == []
-    assert export.purge_expired(directory, 24) == 0
-    later = datetime.now(UTC) + timedelta(hours=25)
-    assert export.purge_expired(directory, 24, now=later) == 1
-    assert not export.job_file(directory, loaded).exists()
-    assert export.load_job(directory, job.id) is None
-
-
-def test_job_left_running_by_a_dead_process_shows_failed(tmp_path):
-    """A job marked running while nobody holds the lock was interrupted."""
-    directory = export.exports_dir(tmp_path)
-    job = export.create_job(
-        directory, owner_id=1, owner_label="o", request=request_for(), bundle=True
-    )
-    job.state = "running"
-    export.save_job(directory, job)
-    [listed] = export.list_jobs(directory)
-    assert listed.state == "failed" and listed.error == "interrupted"
-
-
-@pytest.mark.parametrize("job_id", ["../../etc/passwd", "", "x" * 22 + "/", "short"])
-def test_load_job_refuses_odd_ids(tmp_path, job_id):
-    """Ids that cannot be job ids never reach the file system."""
-    assert export.load_job(tmp_path, job_id) is None
+def test_verify_reads_a_rezipped_bundle(session, world, store, tmp_path):
+    """A bundle re-zipped with compression and its workbook re-saved (the manifest updated
+    for it) still verifies: the Evidence sheet is read inside the ZIP, whatever its layout."""
+    _result, zip_path = _bundle(session, store, tmp_path)
+    resaved = tmp_path / "resaved.xlsx"
+    load_workbook(tmp_path / "report.xlsx").save(resaved)
+    out = replace_workbook(zip_path, resaved.read_bytes(), tmp_path / "re.zip", compress=True)
+    assert export.verify_bundle(out) == []

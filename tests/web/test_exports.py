@@ -1,19 +1,21 @@
-"""The auditor's Export page: access, the form, background jobs with progress, downloads,
-bad input, one export at a time, expiry."""
+"""The auditor's Export page: access, the form, queued jobs run outside the web with
+progress, downloads, bad input, one export at a time (waiting behind whom), expiry."""
 
 from __future__ import annotations
 
 import io
 import re
-import time
 import zipfile
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
 
+from auditapp import scheduler
 from auditapp.extensions import db
-from auditapp.models import AuditEvent
+from auditapp.models import AuditEvent, ExportJob
 from auditapp.services import export
+from auditapp.services.export import jobs
 from tests.conftest import post
 from tests.services.test_export import build_world
 
@@ -39,15 +41,28 @@ def _start(client, **form):
     )
 
 
-def _wait(client, job_path: str, timeout: float = 60) -> dict:
-    """Poll the job's status until it is done or failed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(job_path + "/status").get_json()
-        if body["state"] in ("done", "failed"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{job_path} did not finish in {timeout} s")
+def _request():
+    from tests.services.test_export import request_for
+
+    return request_for()
+
+
+def _run_queue(app) -> list:
+    """What the scheduler does every few seconds: run the queued exports."""
+    with app.app_context():
+        return export.run_queued(
+            db.session,
+            app.extensions["evidence_store"],
+            export.exports_dir(app.instance_path),
+            runner="test-runner",
+            stale_after=timedelta(minutes=5),
+        )
+
+
+def _wait(app, client, job_path: str) -> dict:
+    """Run the queue, then read the job's status as the page's script does."""
+    _run_queue(app)
+    return client.get(job_path + "/status").get_json()
 
 
 @pytest.mark.parametrize("role", ["employee", "manager"])
@@ -72,8 +87,9 @@ def test_page_shows_the_form_without_inline_scripts(as_role, world):
 
 
 def test_export_runs_in_background_and_downloads(app, as_role, world):
-    """Starting an export shows its progress page; when done the workbook downloads as an
-    attachment; creating and downloading are both in the audit trail."""
+    """Starting an export queues it and shows its progress page (nothing runs in the web
+    process); once the runner has run it the workbook downloads as an attachment; creating
+    and downloading are both in the audit trail."""
     client = as_role("auditor")
     response = _start(client)
     assert response.status_code == 302
@@ -81,7 +97,10 @@ def test_export_runs_in_background_and_downloads(app, as_role, world):
     assert re.fullmatch(r"/exports/[A-Za-z0-9_-]{22}", job_path)
     html = client.get(job_path, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "exports.js" in html and "export-progress" in html
-    body = _wait(client, job_path)
+    assert "Waiting for the export runner (the scheduler) to start it" in html
+    queued = client.get(job_path + "/status").get_json()
+    assert queued["state"] == "queued" and queued["download_url"] is None
+    body = _wait(app, client, job_path)
     assert body["state"] == "done" and body["percent"] == 100
     html = client.get(job_path, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "auditor-export-FY2025-ja.xlsx" in html and "Checks" in html
@@ -103,11 +122,11 @@ def test_export_runs_in_background_and_downloads(app, as_role, world):
     assert body["download_url"] in listing and "Ready" in listing
 
 
-def test_bundle_through_the_page(as_role, world, tmp_path):
+def test_bundle_through_the_page(app, as_role, world, tmp_path):
     """With the bundle ticked the download is a ZIP that verifies."""
     client = as_role("auditor")
     job_path = _start(client, bundle="1", lang="en").location
-    body = _wait(client, job_path)
+    body = _wait(app, client, job_path)
     download = client.get(body["download_url"])
     assert download.headers["Content-Type"] == "application/zip"
     path = tmp_path / "b.zip"
@@ -139,23 +158,49 @@ def test_bad_input_is_shown_on_the_form(as_role, world, form, message):
     assert "No exports yet." in html or "まだありません" in html
 
 
-def test_refused_while_another_export_runs(app, as_role, world):
-    """While an export runs another request is refused with a clear message (409)."""
-    lock = export.ExportLock(export.exports_dir(app.instance_path)).acquire("監査 一郎")
-    try:
-        response = _start(as_role("auditor"))
-    finally:
-        lock.release()
+def test_a_second_export_waits_behind_the_running_one(app, as_role, world):
+    """While an export runs another request is queued, and its page says (as plain text)
+    whose export it waits behind; it runs once that one is finished."""
+    with app.app_context():
+        from tests.factories import make_user
+
+        other = make_user(db.session, roles=["auditor"], name="<b>監査</b> 一郎")
+        job = export.enqueue(db.session, owner=other, request=_request(), bundle=False)
+        db.session.commit()
+        running_id = job.id
+        jobs.claim(db.session, running_id, "elsewhere:1", workbook=None, bundle=None)
+    client = as_role("auditor")
+    response = _start(client)
+    assert response.status_code == 302
+    html = client.get(response.location, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Waiting behind the export started by &lt;b&gt;監査&lt;/b&gt; 一郎" in html
+    assert "<b>監査</b>" not in html
+    status = client.get(response.location + "/status").get_json()
+    assert status["state"] == "queued" and "<b>監査</b> 一郎" in status["waiting"]
+    assert _run_queue(app) == []  # the running one holds the slot
+    with app.app_context():
+        db.session.query(ExportJob).filter_by(id=running_id).update(
+            {"state": "done", "running_slot": None}
+        )
+        db.session.commit()
+    assert _wait(app, client, response.location)["state"] == "done"
+
+
+def test_queueing_is_bounded_per_person(app, as_role, world):
+    """A person may have three exports waiting; a fourth is refused with the reason (409)."""
+    client = as_role("auditor")
+    for _ in range(3):
+        assert _start(client).status_code == 302
+    response = _start(client)
     assert response.status_code == 409
-    html = response.get_data(as_text=True)
-    assert "Another export is running (started by 監査 一郎" in html or "監査 一郎" in html
+    assert "already have 3 exports waiting or running" in response.get_data(as_text=True)
 
 
 def test_someone_elses_export_is_not_found(app, as_role, users, world):
     """Another auditor cannot see, poll or download someone's export; an admin can."""
     client = as_role("auditor")
     job_path = _start(client).location
-    body = _wait(client, job_path)
+    body = _wait(app, client, job_path)
     with app.app_context():
         from tests.factories import make_user
 
@@ -172,11 +217,17 @@ def test_someone_elses_export_is_not_found(app, as_role, users, world):
 
 
 def test_files_expire(app, as_role, world):
-    """Finished files are deleted once older than EXPORT_KEEP_HOURS."""
+    """The export page deletes nothing; the daily purge_exports job removes finished files
+    older than EXPORT_KEEP_HOURS."""
     client = as_role("auditor")
     job_path = _start(client).location
-    body = _wait(client, job_path)
+    body = _wait(app, client, job_path)
     app.config["EXPORT_KEEP_HOURS"] = 0
-    client.get("/exports/")  # the page purges expired files
+    assert client.get("/exports/").status_code == 200
+    assert client.get(body["download_url"]).status_code == 200
+    with app.app_context():
+        message = scheduler._purge_exports(app, None)
+    assert message.startswith("1 expired exports removed")
     assert client.get(body["download_url"]).status_code == 404
+    assert client.get(job_path).status_code == 404
     assert list(export.exports_dir(app.instance_path).glob("*.xlsx")) == []

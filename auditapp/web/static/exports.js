@@ -1,6 +1,6 @@
 // The export page (#export-progress): poll the job's status URL while it runs, move the
-// progress bar, and show the download link when the file is ready. Without JavaScript
-// the page offers a reload link instead.
+// progress bar and what a queued export waits for, and show the download link when the
+// file is ready. Without JavaScript the page offers a reload link instead.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var box = document.getElementById("export-progress");
@@ -11,12 +11,15 @@ document.addEventListener("DOMContentLoaded", function () {
   var percent = box.querySelector(".export-percent");
   var failed = box.querySelector(".export-failed");
   var stateCell = document.getElementById("export-state");
+  var waiting = box.querySelector(".export-waiting");
 
   function show(body) {
     if (bar) { bar.value = body.percent; }
     if (percent) { percent.textContent = body.percent + "%"; }
     var label = box.dataset["label" + body.state.charAt(0).toUpperCase() + body.state.slice(1)];
     if (stateCell && label) { stateCell.textContent = label; }
+    // What a queued export waits for (plain text from the server, never markup).
+    if (waiting) { waiting.textContent = body.waiting || ""; waiting.hidden = !body.waiting; }
   }
 
   function poll() {

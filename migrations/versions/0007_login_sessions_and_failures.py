@@ -3,8 +3,8 @@
 Failed sign-ins are short-lived throttling counters (minutes): the old rows are dropped
 rather than converted, which at worst lifts a running throttle once.
 
-Revision ID: 0009
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 22:27:10.559801
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
