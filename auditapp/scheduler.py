@@ -16,7 +16,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -28,7 +28,7 @@ from auditapp.extensions import db
 from auditapp.mailer import Mailer, MailSettings
 from auditapp.models import JobRun, SchedulerLock
 from auditapp.models.types import utcnow
-from auditapp.services import audit, catalog, checks, evidence, export, reminders
+from auditapp.services import audit, catalog, checks, evidence, export, periods, reminders
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "scheduler"
@@ -264,7 +264,25 @@ class PostgresLock:
 
 def today_in(app: Flask) -> date:
     """Today in the configured zone."""
-    return datetime.now(ZoneInfo(app.config["TIMEZONE"])).date()
+    return periods.today_in(app.config["TIMEZONE"])
+
+
+def daily_run_missed(app: Flask, now: datetime) -> bool:
+    """Today's daily run is due (SCHEDULER_DAILY_AT has passed in the configured zone) and
+    not every job of it has finished: the holder before us died before (or while) running
+    it. Inside an app context."""
+    local = now.astimezone(ZoneInfo(app.config["TIMEZONE"]))
+    hour, minute = (int(x) for x in app.config["SCHEDULER_DAILY_AT"].split(":"))
+    if local.time() < time(hour, minute):
+        return False
+    finished = set(
+        db.session.scalars(
+            select(JobRun.job_id).where(
+                JobRun.run_for == local.date(), JobRun.finished_at.is_not(None)
+            )
+        )
+    )
+    return not {job.id for job in JOBS} <= finished
 
 
 def check_catalog(app: Flask) -> list[str]:
@@ -290,6 +308,7 @@ class Runner:
         self.pg_lock = None
         self.holding = False
         self._lock = threading.Lock()
+        self._sched = None  # the APScheduler running this runner's jobs, once started
 
     def keep_lock(self) -> bool:
         """Acquire or renew the lock; returns whether this process may run jobs."""
@@ -304,6 +323,26 @@ class Runner:
             if self.holding and not was:
                 log.info("scheduler lock acquired by %s", self.holder)
             return self.holding
+
+    def renew(self) -> bool:
+        """Renew the lease (every LEASE_SECONDS / 3). A process that has just taken the lock
+        over runs today's jobs at once when they were missed, instead of waiting for
+        tomorrow's run; returns whether it did (or scheduled it)."""
+        was = self.holding
+        if not self.keep_lock() or was:
+            return False
+        with self.app.app_context():
+            missed = daily_run_missed(self.app, utcnow())
+            db.session.rollback()
+        if not missed:
+            return False
+        log.info("scheduler %s took over after a missed daily run; catching up now", self.holder)
+        if self._sched is None:
+            self.tick()
+        else:
+            # A job of its own, so the lease renewal keeps running while the jobs do.
+            self._sched.add_job(self.tick, id="catch_up_tick", replace_existing=True)
+        return True
 
     def tick(self, today: date | None = None) -> list[JobOutcome]:
         """Run the jobs for today if this process holds the lock."""
@@ -346,7 +385,7 @@ class Runner:
             replace_existing=True,
         )
         sched.add_job(
-            self.keep_lock,
+            self.renew,
             "interval",
             seconds=LEASE_SECONDS // 3,
             id="lock_renewal",
@@ -361,4 +400,5 @@ class Runner:
         )
         # Catch up at start: today's jobs may have been missed while nothing ran.
         sched.add_job(self.tick, id="startup_tick", replace_existing=True)
+        self._sched = sched
         return sched

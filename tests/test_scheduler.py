@@ -88,6 +88,60 @@ def test_lease_expires(app):
         assert scheduler.current_holder(db.session).holder == "b"
 
 
+def _die(app, runner_: scheduler.Runner) -> None:
+    """The holder's process is gone: its database session lock with it, its lease lapsed."""
+    from datetime import timedelta
+
+    from auditapp.models import SchedulerLock
+    from auditapp.models.types import utcnow
+
+    if runner_.pg_lock is not None:
+        runner_.pg_lock.release()
+    with app.app_context():
+        lease = db.session.get(SchedulerLock, scheduler.LOCK_NAME)
+        lease.lease_until = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+
+
+def _runs_today(app) -> set[str]:
+    with app.app_context():
+        today = scheduler.today_in(app)
+        return set(db.session.scalars(select(JobRun.job_id).where(JobRun.run_for == today)))
+
+
+def test_standby_taking_over_after_a_missed_daily_run_catches_up_at_once(make_app):
+    """The holder dies just before the daily run: the standby that takes the lock runs
+    today's jobs at once instead of waiting for tomorrow."""
+    app = make_app(SCHEDULER_DAILY_AT="00:00")
+    first, standby = scheduler.Runner(app, kind="first"), scheduler.Runner(app, kind="standby")
+    assert first.keep_lock()  # held since before today's run time (its run is next)
+    assert standby.renew() is False  # stands by while the holder lives
+    assert _runs_today(app) == set()
+    _die(app, first)
+
+    assert standby.renew() is True
+
+    assert _runs_today(app) == {job.id for job in scheduler.JOBS}
+    assert standby.renew() is False  # holding already: nothing more to catch up
+    standby.stop()
+
+
+def test_standby_taking_over_after_the_daily_run_runs_nothing_again(make_app):
+    """When the holder finished today's run before it died, the new holder does not repeat it."""
+    app = make_app(SCHEDULER_DAILY_AT="00:00")
+    first, standby = scheduler.Runner(app, kind="first"), scheduler.Runner(app, kind="standby")
+    first.tick()
+    _die(app, first)
+    with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(JobRun))
+
+    assert standby.renew() is False
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(JobRun)) == before
+    standby.stop()
+
+
 def test_invalid_catalog_stops_scheduling(make_app, tmp_path):
     """The tick refuses to run on an invalid catalog and says why."""
     folder = tmp_path / "bad"

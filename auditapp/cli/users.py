@@ -104,6 +104,19 @@ def users_reset_password(email):
     click.echo(f"{user.email}: one-time password {password} (must be changed at next sign-in)")
 
 
+@group.command("unlock")
+@click.argument("email")
+def users_unlock(email):
+    """Forget a person's failed sign-ins so the throttle no longer holds them back (for a
+    locked-out administrator: needs no one to sign in)."""
+    begin_audit()
+    with domain_errors():
+        user = users.by_email(db.session, email)
+    cleared = auth.unlock(db.session, actor(), user)
+    db.session.commit()
+    click.echo(f"{user.email}: unlocked ({cleared} failed sign-in(s) cleared)")
+
+
 @group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(

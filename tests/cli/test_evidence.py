@@ -89,7 +89,18 @@ def test_verify_reports_missing_altered_and_orphaned(app, runner, synced, tmp_pa
     assert result.exit_code == 1
     assert f"altered: evidence 1 sha256 {one}" in result.output
     assert f"missing: evidence 2 sha256 {two}" in result.output
-    assert "orphaned: file" in result.output
+    assert "warning: orphaned file" in result.output
+
+
+def test_verify_with_only_orphans_warns_and_exits_0(app, runner, synced, tmp_path):
+    """Bytes no item refers to (a crash between storing and recording) are a warning line,
+    not damage: verify still exits 0."""
+    _add(runner, tmp_path, PDF, "one.pdf")
+    stray = app.extensions["evidence_store"].put_stream([b"%PDF-1.4 stray"])
+    result = runner.invoke(args=["evidence", "verify"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: orphaned file {stray.sha256}" in result.output
+    assert "1 files verified; 1 orphaned file(s)" in result.output
 
 
 def test_purge_after_retention(app, runner, synced, tmp_path):

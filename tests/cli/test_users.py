@@ -564,3 +564,33 @@ def test_import_missing_file_is_a_usage_error(org, runner, tmp_path):
 
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_unlock_lets_a_throttled_admin_sign_in_again(app, runner):
+    """Five wrong passwords refuse the admin from that client; `users unlock` (no sign-in
+    needed) clears them, records who did it, and the right password works again."""
+    from auditapp.errors import TooManyRequests
+    from tests.factories import PASSWORD
+
+    with app.app_context():
+        make_user(db.session, roles=["admin"], email="boss@example.jp")
+        db.session.commit()
+    for _ in range(5):
+        with pytest.raises(InvalidInput):
+            sign_in(app, "boss@example.jp", "wrong password here")
+    with pytest.raises(TooManyRequests):
+        sign_in(app, "boss@example.jp", PASSWORD)
+
+    result = invoke(runner, "users", "unlock", "boss@example.jp")
+
+    assert result.exit_code == 0, result.output
+    assert "boss@example.jp: unlocked (5 failed sign-in(s) cleared)" in result.output
+    assert last_event(app, "user.unlock")["after"]["failures_cleared"] == 5
+    assert sign_in(app, "boss@example.jp", PASSWORD) == "boss@example.jp"
+
+
+def test_unlock_of_an_unknown_person_is_one_line_and_exit_1(runner):
+    """An email nobody has: a clear line, exit 1."""
+    result = invoke(runner, "users", "unlock", "nobody@example.jp")
+    assert result.exit_code == 1
+    assert "nobody@example.jp" in result.output
