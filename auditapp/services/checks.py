@@ -151,34 +151,21 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict], chunk: int =
     return created
 
 
+def _mark(session: Session, model, still_open, today: date) -> int:
+    """Set overdue_marked_on (once) on the rows still open past their due date."""
+    moved = session.execute(
+        update(model)
+        .where(still_open, model.due_date < today, model.overdue_marked_on.is_(None))
+        .values(overdue_marked_on=today)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return moved or 0
+
+
 def mark_overdue(session: Session, actor, today: date) -> tuple[int, int]:
     """Mark checks and findings that passed their due date (once); returns both counts."""
-    checks = (
-        session.execute(
-            update(Check)
-            .where(
-                Check.status.in_(OPEN_STATES),
-                Check.due_date < today,
-                Check.overdue_marked_on.is_(None),
-            )
-            .values(overdue_marked_on=today)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        or 0
-    )
-    findings = (
-        session.execute(
-            update(Finding)
-            .where(
-                Finding.status == FindingStatus.OPEN.value,
-                Finding.due_date < today,
-                Finding.overdue_marked_on.is_(None),
-            )
-            .values(overdue_marked_on=today)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        or 0
-    )
+    checks = _mark(session, Check, Check.status.in_(OPEN_STATES), today)
+    findings = _mark(session, Finding, Finding.status == FindingStatus.OPEN.value, today)
     if checks or findings:
         audit.record(
             session,
@@ -253,21 +240,8 @@ def _finding_fields(data: dict, today: date) -> dict:
     return values
 
 
-def attest(
-    session: Session,
-    actor: User,
-    check: Check,
-    *,
-    result: str,
-    statement: str | None,
-    finding: dict | None,
-    today: date,
-) -> Attestation:
-    """The owner attests a check: effective, deficient (opens a finding) or not applicable.
-
-    The attestation is locked once submitted: it keeps the attester's name, the time and
-    the SHA-256 of each attached evidence item, and only a return lets a new one follow.
-    """
+def _check_may_attest(actor: User, check: Check, today: date) -> None:
+    """Raise the domain error that says why the actor may not attest the check today."""
     blocker = access.attest_blocker(actor, check, today)
     if blocker == "not_owner":
         raise NotFound(_l("No such check."))
@@ -278,6 +252,21 @@ def attest(
             _l("This check opens on %(day)s.", day=check.period_start.isoformat()),
             {"result": _l("the period has not started")},
         )
+
+
+@dataclass
+class _AttestationInput:
+    """A checked attestation: the statement, the evidence in force, the finding to open."""
+
+    statement: str | None
+    evidence: list[Evidence]
+    finding: dict | None
+
+
+def _attestation_input(
+    session: Session, check: Check, result: str, statement: str | None, finding, today: date
+) -> _AttestationInput:
+    """Check what the owner submitted; raise InvalidInput naming every bad field."""
     errors: dict = {}
     if result not in {r.value for r in Result}:
         errors["result"] = _l("choose effective, deficient or not applicable")
@@ -299,6 +288,26 @@ def attest(
             errors.update({f"finding_{k}": v for k, v in exc.errors.items()})
     if errors:
         raise InvalidInput.from_errors(errors)
+    return _AttestationInput(text, items, finding_values)
+
+
+def attest(
+    session: Session,
+    actor: User,
+    check: Check,
+    *,
+    result: str,
+    statement: str | None,
+    finding: dict | None,
+    today: date,
+) -> Attestation:
+    """The owner attests a check: effective, deficient (opens a finding) or not applicable.
+
+    The attestation is locked once submitted: it keeps the attester's name, the time and
+    the SHA-256 of each attached evidence item, and only a return lets a new one follow.
+    """
+    _check_may_attest(actor, check, today)
+    given = _attestation_input(session, check, result, statement, finding, today)
     moved = session.execute(
         update(Check)
         .where(Check.id == check.id, Check.status.in_(OPEN_STATES))
@@ -314,10 +323,10 @@ def attest(
         attester_id=actor.id,
         attester_name=audit.actor_label(actor),
         result=result,
-        statement=text,
+        statement=given.statement,
         attested_at=utcnow(),
         evidence_json=json.dumps(
-            [{"id": e.id, "sha256": e.sha256, "filename": e.filename} for e in items],
+            [{"id": e.id, "sha256": e.sha256, "filename": e.filename} for e in given.evidence],
             ensure_ascii=False,
         ),
         figures_json=json.dumps(figures, ensure_ascii=False, default=str) if figures else None,
@@ -333,28 +342,19 @@ def attest(
         object_id=check.id,
         after={
             "result": result,
-            "statement": text,
-            "evidence": [e.sha256 for e in items],
+            "statement": given.statement,
+            "evidence": [e.sha256 for e in given.evidence],
             "figures": figures,
         },
     )
-    if finding_values is not None:
-        open_finding(session, actor, check.control, check, finding_values)
+    if given.finding is not None:
+        open_finding(session, actor, check.control, check, given.finding)
     return attestation
 
 
-def review(
-    session: Session, actor: User, check: Check, *, decision: str, comment: str | None
-) -> Review:
-    """An admin accepts or returns an attested check; never the attester."""
-    blocker = access.review_blocker(actor, check)
-    if blocker == "not_attested":
-        raise Conflict(_l("Only an attested check can be reviewed."))
-    if blocker == "not_admin":
-        raise Forbidden(_l("Only an admin reviews attestations."))
-    if blocker == "own_attestation":
-        raise Forbidden(_l("You cannot review your own attestation."))
-    attestation = check.current_attestation
+def _decision_comment(decision: str, comment: str | None) -> str | None:
+    """A reviewer's decision (accepted or returned) and its comment, required to return;
+    InvalidInput naming both fields when both are wrong."""
     errors: dict = {}
     if decision not in {d.value for d in Decision}:
         errors["decision"] = _l("choose accept or return")
@@ -371,6 +371,22 @@ def review(
         text = None
     if errors:
         raise InvalidInput.from_errors(errors)
+    return text
+
+
+def review(
+    session: Session, actor: User, check: Check, *, decision: str, comment: str | None
+) -> Review:
+    """An admin accepts or returns an attested check; never the attester."""
+    blocker = access.review_blocker(actor, check)
+    if blocker == "not_attested":
+        raise Conflict(_l("Only an attested check can be reviewed."))
+    if blocker == "not_admin":
+        raise Forbidden(_l("Only an admin reviews attestations."))
+    if blocker == "own_attestation":
+        raise Forbidden(_l("You cannot review your own attestation."))
+    attestation = check.current_attestation
+    text = _decision_comment(decision, comment)
     new_status = (
         CheckStatus.ACCEPTED if decision == Decision.ACCEPTED else CheckStatus.RETURNED
     ).value
@@ -483,15 +499,7 @@ def review_closure(
         raise Forbidden(_l("Only an admin reviews closures."))
     if blocker == "own_closure":
         raise Forbidden(_l("You cannot review your own closure."))
-    if decision not in {d.value for d in Decision}:
-        raise inputs.fail("decision", _l("choose accept or return"))
-    text = inputs.text(
-        comment,
-        "comment",
-        max_len=MAX_TEXT,
-        required=decision == Decision.RETURNED,
-        multiline=True,
-    )
+    text = _decision_comment(decision, comment)
     finding.reviewer_id = actor.id
     finding.review_comment = text
     finding.reviewed_at = utcnow()

@@ -183,6 +183,31 @@ def _pdf(text: str) -> bytes:
     return f"%PDF-1.4\n% auditapp demo evidence\n% {text}\n%%EOF\n".encode()
 
 
+def _check_evidence(session: Session, store, owner, check: Check, today, retention_years):
+    """A demo record (a small PDF) attached to a check by its owner, inside the demo's
+    one transaction (bulk set-up; not the upload flow, which ends transactions)."""
+    blob = store.put_stream([_pdf(f"{check.control.code} {check.period_key}")])
+    plan = evidence.plan_upload(
+        session,
+        owner,
+        links=[f"check:{check.id}"],
+        description=f"{check.period_key} 点検記録",
+        valid_until=None,
+        supersedes_id=None,
+        today=today,
+    )
+    evidence.record_upload(
+        session,
+        owner,
+        plan,
+        blob,
+        filetypes.BY_EXTENSION[".pdf"],
+        f"{check.control.code}_{check.period_key}.pdf",
+        retention_years=retention_years,
+        today=today,
+    )
+
+
 def history(
     session: Session,
     actor,
@@ -219,26 +244,7 @@ def history(
         roll = (n * 37 + check.control_id * 11) % 100
         result = "deficient" if roll < 6 else "not_applicable" if roll < 10 else "effective"
         if result == "effective" and check.control.evidence_required:
-            blob = store.put_stream([_pdf(f"{check.control.code} {check.period_key}")])
-            plan = evidence.plan_upload(
-                session,
-                owner,
-                links=[f"check:{check.id}"],
-                description=f"{check.period_key} 点検記録",
-                valid_until=None,
-                supersedes_id=None,
-                today=today,
-            )
-            evidence.record_upload(
-                session,
-                owner,
-                plan,
-                blob,
-                filetypes.BY_EXTENSION[".pdf"],
-                f"{check.control.code}_{check.period_key}.pdf",
-                retention_years=retention_years,
-                today=today,
-            )
+            _check_evidence(session, store, owner, check, today, retention_years)
         finding = None
         if result == "deficient":
             finding = {
@@ -276,12 +282,10 @@ def history(
     return counts
 
 
-def training_history(session: Session, actor, store, *, today: date, retention_years: int) -> dict:
-    """The annual privacy training (certificate required) and the confidentiality pledge,
-    with about two years of completions; a few people are overdue or never started."""
+def _demo_courses(session: Session, actor, start: date):
+    """The annual privacy training and the confidentiality pledge, effective from `start`."""
     from auditapp.services import training
 
-    start = today - timedelta(days=800)
     course = training.create_course(
         session,
         actor,
@@ -320,6 +324,33 @@ def training_history(session: Session, actor, store, *, today: date, retention_y
         },
         start,
     )
+    return course, pledge
+
+
+def _certificate(session: Session, store, actor, row, person, course, day, retention_years):
+    """A completion's certificate (a small PDF) attached in the demo's one transaction."""
+    blob = store.put_stream([_pdf(f"certificate {course.code} {person.employee_id} {day}")])
+    target = evidence.resolve(session, "completion", str(row.id))
+    evidence.record_upload(
+        session,
+        actor,
+        evidence.UploadPlan(
+            targets=[target], description="修了証", valid_until=None, actor_label="demo"
+        ),
+        blob,
+        filetypes.BY_EXTENSION[".pdf"],
+        f"certificate_{person.employee_id}.pdf",
+        retention_years=retention_years,
+        today=day,
+    )
+
+
+def training_history(session: Session, actor, store, *, today: date, retention_years: int) -> dict:
+    """The annual privacy training (certificate required) and the confidentiality pledge,
+    with about two years of completions; a few people are overdue or never started."""
+    from auditapp.services import training
+
+    course, pledge = _demo_courses(session, actor, today - timedelta(days=800))
     people = session.scalars(
         select(User).where(User.active.is_(True), User.hired_on.is_not(None)).order_by(User.id)
     ).all()
@@ -341,20 +372,7 @@ def training_history(session: Session, actor, store, *, today: date, retention_y
                 today=today,
             )
             row = training.record_completion(session, actor, plan, source="import")
-            blob = store.put_stream([_pdf(f"certificate {course.code} {person.employee_id} {day}")])
-            target = evidence.resolve(session, "completion", str(row.id))
-            evidence.record_upload(
-                session,
-                actor,
-                evidence.UploadPlan(
-                    targets=[target], description="修了証", valid_until=None, actor_label="demo"
-                ),
-                blob,
-                filetypes.BY_EXTENSION[".pdf"],
-                f"certificate_{person.employee_id}.pdf",
-                retention_years=retention_years,
-                today=today,
-            )
+            _certificate(session, store, actor, row, person, course, today, retention_years)
             counts["completions"] += 1
             if n % 11 != 5:
                 plan = training.plan_completion(
@@ -373,25 +391,11 @@ def training_history(session: Session, actor, store, *, today: date, retention_y
     return counts
 
 
-def scale_controls(
-    session: Session, actor, *, count: int, years: int, today: date, cfg: checks.CheckSettings
-) -> dict:
-    """Add `count` synthetic monthly controls (codes SCALE-0001 …) owned by the managers, with
-    `years` fiscal years of checks, past ones attested and accepted in bulk — a data set for
-    benchmarks. A later `catalog sync` retires them, as it does any control not in the files."""
-    from sqlalchemy import insert, update
-
-    from auditapp.models import Attestation, Control, Review
+def _scale_rows(owners: list, base: int, count: int, start: date) -> list[dict]:
+    """The control rows of synthetic monthly controls SCALE-<base+1> … <base+count>."""
     from auditapp.services.catalog import CATEGORIES
 
-    owners = catalog.managers(session)
-    reviewer = users.any_admin(session)
-    if not owners or reviewer is None:
-        raise ValueError("scaling needs managers and an admin: run the demo first")
-    first_fy = periods.fiscal_year_of(today, cfg.start_month) - (years - 1)
-    start = periods.fiscal_year_bounds(first_fy, cfg.start_month)[0]
     text = {"ja": "合成された管理策（ベンチマーク用）", "en": "Synthetic control (benchmark)"}
-    base = len(session.scalars(select(Control.code).where(Control.code.like("SCALE-%"))).all())
     rows = []
     for i in range(base, base + count):
         code = f"SCALE-{i + 1:04d}"
@@ -428,14 +432,15 @@ def scale_controls(
                 "synced_at": datetime.now(UTC),
             }
         )
-    for chunk in range(0, len(rows), 500):
-        session.execute(insert(Control), rows[chunk : chunk + 500])
-    created = checks.materialize(session, today, cfg, since=start)
-    past = session.execute(
-        select(Check.id, Check.period_end, Control.owner_id)
-        .join(Control)
-        .where(Control.source_file == "demo-scale", Check.status == "open", Check.due_date < today)
-    ).all()
+    return rows
+
+
+def _accept_in_bulk(session: Session, past: list, reviewer) -> None:
+    """Attest (effective) and accept the given (check id, period end, owner id) in bulk."""
+    from sqlalchemy import insert, update
+
+    from auditapp.models import Attestation, Review
+
     now = datetime.now(UTC)
     label = audit.actor_label(reviewer)
     for chunk in range(0, len(past), 1000):
@@ -484,6 +489,35 @@ def scale_controls(
             .values(status="accepted")
             .execution_options(synchronize_session=False)
         )
+
+
+def scale_controls(
+    session: Session, actor, *, count: int, years: int, today: date, cfg: checks.CheckSettings
+) -> dict:
+    """Add `count` synthetic monthly controls (codes SCALE-0001 …) owned by the managers, with
+    `years` fiscal years of checks, past ones attested and accepted in bulk — a data set for
+    benchmarks. A later `catalog sync` retires them, as it does any control not in the files."""
+    from sqlalchemy import insert
+
+    from auditapp.models import Control
+
+    owners = catalog.managers(session)
+    reviewer = users.any_admin(session)
+    if not owners or reviewer is None:
+        raise ValueError("scaling needs managers and an admin: run the demo first")
+    first_fy = periods.fiscal_year_of(today, cfg.start_month) - (years - 1)
+    start = periods.fiscal_year_bounds(first_fy, cfg.start_month)[0]
+    base = len(session.scalars(select(Control.code).where(Control.code.like("SCALE-%"))).all())
+    rows = _scale_rows(owners, base, count, start)
+    for chunk in range(0, len(rows), 500):
+        session.execute(insert(Control), rows[chunk : chunk + 500])
+    created = checks.materialize(session, today, cfg, since=start)
+    past = session.execute(
+        select(Check.id, Check.period_end, Control.owner_id)
+        .join(Control)
+        .where(Control.source_file == "demo-scale", Check.status == "open", Check.due_date < today)
+    ).all()
+    _accept_in_bulk(session, past, reviewer)
     audit.record(
         session,
         actor=actor,

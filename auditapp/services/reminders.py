@@ -48,6 +48,16 @@ class Reminder:
         return f"{self.kind}:{self.object_type}:{self.object_id}:{self.recipient.id}:{self.cycle}"
 
 
+# What identifies a reminder already sent (the columns of its unique key).
+_SENT_KEY = (
+    SentReminder.kind,
+    SentReminder.object_type,
+    SentReminder.object_id,
+    SentReminder.recipient_id,
+    SentReminder.cycle,
+)
+
+
 def _week(today: date, due: date) -> str:
     """The overdue week: w0 for the 7 days after the due date, w1 for the next 7, ..."""
     return f"w{((today - due).days - 1) // 7}"
@@ -121,13 +131,7 @@ def pending(session: Session, today: date, cfg: ReminderSettings) -> list[Remind
         for start in range(0, len(object_ids), 900):
             sent.update(
                 session.execute(
-                    select(
-                        SentReminder.kind,
-                        SentReminder.object_type,
-                        SentReminder.object_id,
-                        SentReminder.recipient_id,
-                        SentReminder.cycle,
-                    ).where(
+                    select(*_SENT_KEY).where(
                         SentReminder.object_type == object_type,
                         SentReminder.object_id.in_(object_ids[start : start + 900]),
                     )
@@ -203,13 +207,7 @@ def pending_training(session: Session, today: date) -> list[Reminder]:
         return []
     sent = set(
         session.execute(
-            select(
-                SentReminder.kind,
-                SentReminder.object_type,
-                SentReminder.object_id,
-                SentReminder.recipient_id,
-                SentReminder.cycle,
-            ).where(
+            select(*_SENT_KEY).where(
                 SentReminder.kind.in_(("training_due_soon", "training_overdue", "training_welcome"))
             )
         ).all()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import current_app, request
+from flask import current_app, flash, redirect, request
 
+from auditapp.errors import DomainError, InvalidInput, NotFound
+from auditapp.extensions import db
 from auditapp.services import inputs, periods, sessions
 from auditapp.web.request import MAX_ID
 
@@ -19,6 +22,23 @@ from auditapp.web.request import MAX_ID
 _C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
 _BROWSER_DROPS = re.compile(r"[\t\r\n]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def perform(action: Callable[[], object], *, again: Callable, done: str, message: str):
+    """One user action from a form, as one transaction: run the service call; when it
+    refuses (a domain error) roll back and answer `again(errors, status)` (the form shown
+    again, keeping what was typed); else commit, say `message` and redirect to `done`.
+    A NotFound still becomes the 404 page (raised before `again` could show anything)."""
+    try:
+        action()
+    except NotFound:
+        raise
+    except DomainError as exc:
+        db.session.rollback()
+        return again(exc.errors or {"_": exc.message}, exc.status)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(done)
 
 
 def today() -> date:
@@ -34,6 +54,19 @@ def day_start(value: str, field: str, *, next_day: bool = False) -> datetime | N
     if next_day:
         day += timedelta(days=1)
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+
+
+def date_range(args, errors: dict) -> tuple[datetime | None, datetime | None]:
+    """The `from`/`to` query filters (typed dates, `to` inclusive) as the start of the first
+    day and of the day after the last, in the configured zone; problems go into `errors`."""
+    bounds = []
+    for field, next_day in (("from", False), ("to", True)):
+        try:
+            bounds.append(day_start(args.get(field, ""), field, next_day=next_day))
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+            bounds.append(None)
+    return bounds[0], bounds[1]
 
 
 def local_path(target: str | None) -> str:

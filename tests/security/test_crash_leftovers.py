@@ -79,7 +79,7 @@ def test_orphan_after_a_crash_is_a_warning_not_a_failure(app, runner, synced, us
     assert report.ok and report.orphaned == [sha]
     result = runner.invoke(args=["evidence", "verify"])
     assert result.exit_code == 0, result.output
-    assert f"orphaned: file {sha}" in result.output
+    assert f"warning: orphaned file {sha}" in result.output
 
 
 def test_damage_still_fails_next_to_orphans(app, runner, synced):

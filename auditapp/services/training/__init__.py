@@ -149,22 +149,20 @@ def _course_audience(session: Session, data: dict, values: dict, errors: dict) -
     values["roles"] = roles
 
 
+# The fields a course form carries as typed text (the form and the audit snapshot share them).
+COURSE_TEXT_FIELDS = ("code", "title_ja", "title_en", "kind", "description", "content_url")
+COURSE_NUMBER_FIELDS = ("recurrence_months", "new_hire_grace_days", "due_soon_days")
+
+
 def snapshot(course: Course) -> dict:
     """The audited fields of a course."""
     return {
         c: getattr(course, c)
         for c in (
-            "code",
-            "title_ja",
-            "title_en",
-            "kind",
-            "description",
-            "content_url",
+            *COURSE_TEXT_FIELDS,
             "ack_text",
             "audience_all",
-            "recurrence_months",
-            "new_hire_grace_days",
-            "due_soon_days",
+            *COURSE_NUMBER_FIELDS,
             "certificate_required",
             "score_required",
             "pass_mark",

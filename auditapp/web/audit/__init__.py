@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from auditapp.errors import InvalidInput
 from auditapp.extensions import db
 from auditapp.services import audit, inputs
-from auditapp.web.helpers import day_start
+from auditapp.web.helpers import date_range
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -23,11 +22,7 @@ def event_list():
         object_id=args.get("object_id", "")[:80] or None,
         action=args.get("action", "")[:60] or None,
     )
-    for attr, field, nxt in (("since", "from", False), ("until", "to", True)):
-        try:
-            setattr(flt, attr, day_start(args.get(field, ""), field, next_day=nxt))
-        except InvalidInput as exc:
-            errors.update(exc.errors)
+    flt.since, flt.until = date_range(args, errors)
     page = inputs.page_number(args.get("page"))
     size = current_app.config["PAGE_SIZE"]
     rows, total = audit.search(db.session, flt, page, size) if not errors else ([], 0)

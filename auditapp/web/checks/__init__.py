@@ -3,17 +3,16 @@ and the dashboards."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from auditapp import access
-from auditapp.errors import Conflict, Forbidden, InvalidInput
 from auditapp.extensions import db
 from auditapp.models import FindingStatus, Result, Risk
 from auditapp.services import catalog, checks, dashboard, evidence, inputs, periods
 from auditapp.services.catalog import CATEGORIES
-from auditapp.web.helpers import today
+from auditapp.web.helpers import perform, today
 
 bp = Blueprint("checks", __name__)
 
@@ -106,8 +105,8 @@ def attest(check_id: int):
         k: form.get(f"finding_{k}", "")
         for k in ("description", "risk", "remediation_plan", "due_date")
     }
-    try:
-        checks.attest(
+    return perform(
+        lambda: checks.attest(
             db.session,
             current_user,
             check,
@@ -115,38 +114,36 @@ def attest(check_id: int):
             statement=form.get("statement"),
             finding=finding,
             today=today(),
-        )
-    except (InvalidInput, Conflict) as exc:
-        db.session.rollback()
-        check = checks.get_check(db.session, current_user, check_id)
-        errors = exc.errors or {"_": exc.message}
-        return _render_check(check, errors, form.to_dict(), exc.status)
-    db.session.commit()
-    flash(_("Your attestation was submitted."), "success")
-    return redirect(url_for("checks.check_detail", check_id=check_id))
+        ),
+        again=lambda errors, status: _render_check(
+            checks.get_check(db.session, current_user, check_id), errors, form.to_dict(), status
+        ),
+        done=url_for("checks.check_detail", check_id=check_id),
+        message=_("Your attestation was submitted."),
+    )
 
 
 @bp.post("/checks/<int:check_id>/review")
 def review(check_id: int):
     """An admin (not the attester) accepts the attestation or returns it with a comment."""
     check = checks.get_check(db.session, current_user, check_id)
-    try:
-        checks.review(
+    return perform(
+        lambda: checks.review(
             db.session,
             current_user,
             check,
             decision=request.form.get("decision", ""),
             comment=request.form.get("comment"),
-        )
-    except (InvalidInput, Conflict, Forbidden) as exc:
-        db.session.rollback()
-        check = checks.get_check(db.session, current_user, check_id)
-        return _render_check(
-            check, exc.errors or {"_": exc.message}, request.form.to_dict(), exc.status
-        )
-    db.session.commit()
-    flash(_("The review was saved."), "success")
-    return redirect(url_for("checks.check_detail", check_id=check_id))
+        ),
+        again=lambda errors, status: _render_check(
+            checks.get_check(db.session, current_user, check_id),
+            errors,
+            request.form.to_dict(),
+            status,
+        ),
+        done=url_for("checks.check_detail", check_id=check_id),
+        message=_("The review was saved."),
+    )
 
 
 @bp.get("/findings/")
@@ -203,42 +200,36 @@ def finding_detail(finding_id: int):
 def finding_close(finding_id: int):
     """The owner asks to close the finding (note and evidence required)."""
     finding = checks.get_finding(db.session, current_user, finding_id)
-    try:
-        checks.submit_closure(db.session, current_user, finding, request.form.get("closing_note"))
-    except (InvalidInput, Conflict) as exc:
-        db.session.rollback()
-        return _render_finding(
-            checks.get_finding(db.session, current_user, finding_id),
-            exc.errors or {"_": exc.message},
-            exc.status,
-        )
-    db.session.commit()
-    flash(_("The closure was submitted for review."), "success")
-    return redirect(url_for("checks.finding_detail", finding_id=finding_id))
+    return perform(
+        lambda: checks.submit_closure(
+            db.session, current_user, finding, request.form.get("closing_note")
+        ),
+        again=lambda errors, status: _render_finding(
+            checks.get_finding(db.session, current_user, finding_id), errors, status
+        ),
+        done=url_for("checks.finding_detail", finding_id=finding_id),
+        message=_("The closure was submitted for review."),
+    )
 
 
 @bp.post("/findings/<int:finding_id>/review")
 def finding_review(finding_id: int):
     """An admin closes the finding or returns it to its owner."""
     finding = checks.get_finding(db.session, current_user, finding_id)
-    try:
-        checks.review_closure(
+    return perform(
+        lambda: checks.review_closure(
             db.session,
             current_user,
             finding,
             decision=request.form.get("decision", ""),
             comment=request.form.get("comment"),
-        )
-    except (InvalidInput, Conflict, Forbidden) as exc:
-        db.session.rollback()
-        return _render_finding(
-            checks.get_finding(db.session, current_user, finding_id),
-            exc.errors or {"_": exc.message},
-            exc.status,
-        )
-    db.session.commit()
-    flash(_("The review was saved."), "success")
-    return redirect(url_for("checks.finding_detail", finding_id=finding_id))
+        ),
+        again=lambda errors, status: _render_finding(
+            checks.get_finding(db.session, current_user, finding_id), errors, status
+        ),
+        done=url_for("checks.finding_detail", finding_id=finding_id),
+        message=_("The review was saved."),
+    )
 
 
 @bp.get("/dashboard", endpoint="dashboard")

@@ -23,7 +23,7 @@ from auditapp import access, database
 from auditapp.errors import InvalidInput, NotFound
 from auditapp.extensions import db
 from auditapp.services import evidence, filetypes, inputs
-from auditapp.web.helpers import day_start, id_arg, local_path, today
+from auditapp.web.helpers import date_range, id_arg, local_path, today
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -51,11 +51,7 @@ def evidence_list():
         include_withdrawn=args.get("withdrawn") == "1" and access.sees_all_evidence(current_user),
         include_old_versions=args.get("versions") == "1",
     )
-    for attr, field, nxt in (("since", "from", False), ("until", "to", True)):
-        try:
-            setattr(flt, attr, day_start(args.get(field, ""), field, next_day=nxt))
-        except InvalidInput as exc:
-            errors.update(exc.errors)
+    flt.since, flt.until = date_range(args, errors)
     page = inputs.page_number(args.get("page"))
     size = current_app.config["PAGE_SIZE"]
     rows, total = (

@@ -230,16 +230,9 @@ def _course_form() -> dict:
     data = {
         k: form.get(k, "")
         for k in (
-            "code",
-            "title_ja",
-            "title_en",
-            "kind",
-            "description",
-            "content_url",
+            *training.COURSE_TEXT_FIELDS,
             "ack_text",
-            "recurrence_months",
-            "new_hire_grace_days",
-            "due_soon_days",
+            *training.COURSE_NUMBER_FIELDS,
             "pass_mark",
             "control_codes",
             "audience",
